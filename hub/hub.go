@@ -1,0 +1,72 @@
+// Package hub holds Central Hub's domain types and the contracts between the hub's parts: what
+// the registry keeps about an instance, and the Store that makes it durable. Implementations
+// live in packages named for their technology (internal/bolt, later internal/postgres).
+package hub
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/centralhub/centralhub/pkg/protocol"
+	"github.com/centralhub/centralhub/pkg/status"
+)
+
+// InstanceKey names one instance of one service of one tenant.
+type InstanceKey struct {
+	Tenant   string `json:"tenant"`
+	Service  string `json:"service"`
+	Instance string `json:"instance"`
+}
+
+// String returns the key as tenant/service/instance (the gossip node name too).
+func (k InstanceKey) String() string { return k.Tenant + "/" + k.Service + "/" + k.Instance }
+
+// Instance is everything the hub keeps about one instance: its latest report and what the hub
+// derived from it. It is what a Store persists.
+type Instance struct {
+	Key       InstanceKey            `json:"key"`
+	Address   string                 `json:"address"`
+	Agent     string                 `json:"agent_version"`
+	Runbook   string                 `json:"runbook,omitempty"`
+	Tags      []string               `json:"tags,omitempty"`
+	Meta      map[string]string      `json:"meta,omitempty"`
+	Boot      int64                  `json:"boot"`
+	Seq       uint64                 `json:"seq"`
+	Interval  time.Duration          `json:"interval"`
+	DependsOn []string               `json:"depends_on,omitempty"`
+	Checks    []protocol.CheckResult `json:"checks"`
+	Config    protocol.ConfigState   `json:"config"`
+	FirstSeen time.Time              `json:"first_seen"`
+	LastSeen  time.Time              `json:"last_seen"`
+	// Stale is set when no report came for the registry's stale_after intervals; the
+	// instance is then critical whatever its checks said.
+	Stale bool `json:"stale,omitempty"`
+}
+
+// Status is the instance status by the rules of DESIGN.md: critical when stale, else its worst
+// check.
+func (in *Instance) Status() status.Check {
+	if in.Stale {
+		return status.Critical
+	}
+	worst := status.Passing
+	for i := range in.Checks {
+		worst = status.Worst(worst, in.Checks[i].Status)
+	}
+	return worst
+}
+
+// Store makes instances durable. Implementations are safe for concurrent use; each method is
+// one transaction that either applies whole or not at all, and returns only once durable.
+type Store interface {
+	// LoadInstances returns every stored instance, in no particular order.
+	LoadInstances(ctx context.Context) ([]Instance, error)
+	// WriteInstances stores puts (replacing any with the same key) and removes deletes.
+	WriteInstances(ctx context.Context, puts []Instance, deletes []InstanceKey) error
+	// Close releases the store; no call may follow.
+	Close() error
+}
+
+// ErrNotFound is returned when a named service, instance or component does not exist.
+var ErrNotFound = errors.New("not found")

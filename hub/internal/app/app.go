@@ -1,0 +1,138 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/centralhub/centralhub/hub"
+	"github.com/centralhub/centralhub/hub/internal/bolt"
+	"github.com/centralhub/centralhub/hub/internal/httpapi"
+	"github.com/centralhub/centralhub/hub/internal/registry"
+	"github.com/centralhub/centralhub/pkg/auth"
+)
+
+// Version is the hub's version, set at build time with -ldflags.
+var Version = "dev"
+
+// App is a running hub: store, registry, API and listener.
+type App struct {
+	cfg      Config
+	log      *slog.Logger
+	store    hub.Store
+	registry *registry.Registry
+	server   *http.Server
+	ln       net.Listener
+	stopping atomic.Bool
+}
+
+// New opens the store, loads the registry, builds the API and listens, so that a taken port
+// or an unreadable store fails here rather than after start-up. keys signs and verifies tokens.
+func New(ctx context.Context, cfg Config, keys *auth.Keys, log *slog.Logger) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: log}
+	store, err := bolt.Open(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	a.store = store
+	reg, err := registry.New(ctx, cfg.registryConfig(), store, log)
+	if err != nil {
+		_ = store.Close()
+		return nil, err
+	}
+	a.registry = reg
+
+	promReg := prometheus.NewRegistry()
+	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		registry.NewCollector(reg), buildInfo())
+	api, err := httpapi.New(httpapi.Config{
+		Keys: keys, Registry: reg, Registerer: promReg, Gatherer: promReg, Log: log,
+		Version: Version, MetricsPublic: cfg.MetricsPublic, MaxBody: int64(cfg.Ingest.MaxBody),
+		Ready: a.readiness,
+	})
+	if err != nil {
+		_ = store.Close()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		_ = store.Close()
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	a.ln = ln
+	a.server = &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return a, nil
+}
+
+func buildInfo() prometheus.Collector {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "centralhub_build_info", Help: "The hub's version; always 1."}, []string{"version"})
+	g.WithLabelValues(Version).Set(1)
+	return g
+}
+
+// Addr is the address the API listens on (useful with port 0).
+func (a *App) Addr() string { return a.ln.Addr().String() }
+
+// Registry is the hub's registry, for in-process tests and tools.
+func (a *App) Registry() *registry.Registry { return a.registry }
+
+func (a *App) readiness() error {
+	if a.stopping.Load() {
+		return errors.New("stopping")
+	}
+	return nil
+}
+
+// Run serves until ctx ends, then stops in order: readiness goes 503, the listener stops
+// accepting and in-flight requests finish (bounded by ShutdownTimeout), the registry flushes
+// what is not yet durable, and the store closes.
+func (a *App) Run(ctx context.Context) error {
+	regCtx, stopRegistry := context.WithCancel(context.WithoutCancel(ctx))
+	regDone := make(chan error, 1)
+	go func() { regDone <- a.registry.Run(regCtx) }()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- a.server.Serve(a.ln) }()
+	a.log.Info("hub serving", "addr", a.Addr(), "version", Version, "data_dir", a.cfg.DataDir)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		runErr = fmt.Errorf("serve: %w", err)
+	}
+
+	// Stop order: not ready → stop HTTP → flush registry → close store.
+	a.stopping.Store(true)
+	shutCtx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := a.server.Shutdown(shutCtx); err != nil {
+		a.log.Warn("http shutdown", "err", err)
+	}
+	stopRegistry()
+	if err := <-regDone; err != nil {
+		runErr = errors.Join(runErr, err)
+	}
+	if err := a.store.Close(); err != nil {
+		runErr = errors.Join(runErr, err)
+	}
+	a.log.Info("hub stopped")
+	return runErr
+}

@@ -1,0 +1,201 @@
+// Package app is the hub daemon and its command line: configuration in layers (defaults, file,
+// environment, flags), start-up in order, and a clean stop.
+package app
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/centralhub/centralhub/hub/internal/registry"
+)
+
+// Config is the hub's configuration, as the hub configuration file lays it out.
+type Config struct {
+	Listen        string         `yaml:"listen"`
+	DataDir       string         `yaml:"data_dir"`
+	MetricsPublic bool           `yaml:"metrics_public"`
+	Registry      RegistryConfig `yaml:"registry"`
+	Ingest        IngestConfig   `yaml:"ingest"`
+	Log           LogConfig      `yaml:"log"`
+
+	// Dev generates (or reuses) a random secret in DataDir and prints an admin token. Flag only.
+	Dev bool `yaml:"-"`
+	// ShutdownTimeout bounds how long in-flight requests may take after a stop signal.
+	ShutdownTimeout time.Duration `yaml:"-"`
+}
+
+// RegistryConfig is the registry section.
+type RegistryConfig struct {
+	StaleAfter      int      `yaml:"stale_after"`      // missed intervals before critical
+	DeregisterAfter Duration `yaml:"deregister_after"` // silence before removal
+}
+
+// IngestConfig is the ingest section.
+type IngestConfig struct {
+	MaxBody         ByteSize `yaml:"max_body"`          // report body cap
+	RatePerInstance float64  `yaml:"rate_per_instance"` // reports/s per instance before 429
+}
+
+// LogConfig is the log section.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // json or text
+}
+
+// DefaultConfig returns the defaults of DESIGN.md.
+func DefaultConfig() Config {
+	rd := registry.DefaultConfig()
+	return Config{
+		Listen:  ":7000",
+		DataDir: "./data",
+		Registry: RegistryConfig{
+			StaleAfter:      rd.StaleAfter,
+			DeregisterAfter: Duration(rd.DeregisterAfter),
+		},
+		Ingest:          IngestConfig{MaxBody: 1 << 20, RatePerInstance: rd.RatePerInstance},
+		Log:             LogConfig{Level: "info", Format: "json"},
+		ShutdownTimeout: 10 * time.Second,
+	}
+}
+
+// Validate names the first unusable setting.
+func (c *Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen: %q is not host:port: %w", c.Listen, err)
+	}
+	if c.DataDir == "" {
+		return errors.New("data_dir: must not be empty")
+	}
+	if c.Ingest.MaxBody < 1024 || c.Ingest.MaxBody > 64<<20 {
+		return errors.New("ingest.max_body: must be between 1KiB and 64MiB")
+	}
+	if err := c.registryConfig().Validate(); err != nil {
+		return err
+	}
+	if _, err := parseLevel(c.Log.Level); err != nil {
+		return fmt.Errorf("log.level: %w", err)
+	}
+	if c.Log.Format != "json" && c.Log.Format != "text" {
+		return fmt.Errorf("log.format: %q is not json or text", c.Log.Format)
+	}
+	return nil
+}
+
+func (c *Config) registryConfig() registry.Config {
+	rc := registry.DefaultConfig()
+	rc.StaleAfter = c.Registry.StaleAfter
+	rc.DeregisterAfter = time.Duration(c.Registry.DeregisterAfter)
+	rc.RatePerInstance = c.Ingest.RatePerInstance
+	return rc
+}
+
+// LoadFile reads a YAML configuration file over c; an unknown key is an error naming the file
+// and the key.
+func (c *Config) LoadFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) { // io.EOF: an empty file
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// env is the environment, injectable for tests.
+type env func(string) (string, bool)
+
+// applyEnv applies HUB_* variables over c.
+func (c *Config) applyEnv(getenv env) error {
+	if v, ok := getenv("HUB_LISTEN"); ok {
+		c.Listen = v
+	}
+	if v, ok := getenv("HUB_DATA_DIR"); ok {
+		c.DataDir = v
+	}
+	if v, ok := getenv("HUB_METRICS_PUBLIC"); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("HUB_METRICS_PUBLIC: %q is not true or false", v)
+		}
+		c.MetricsPublic = b
+	}
+	if v, ok := getenv("HUB_LOG_LEVEL"); ok {
+		c.Log.Level = v
+	}
+	return nil
+}
+
+// Duration is a time.Duration read from YAML as "10m".
+type Duration time.Duration
+
+// UnmarshalYAML reads a duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration such as 10m", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// ByteSize is a size read from YAML as a number of bytes or with a unit (KiB, MiB, KB, MB).
+type ByteSize int64
+
+// UnmarshalYAML reads a size such as 1MiB.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseByteSize(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*b = ByteSize(v)
+	return nil
+}
+
+// ParseByteSize parses "1048576", "1MiB", "512KiB", "1MB" or "64kB".
+func ParseByteSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"kB", 1000}, {"KB", 1000}, {"MB", 1000_000}, {"GB", 1000_000_000}, {"B", 1}}
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a size such as 1MiB", s)
+	}
+	return n * mult, nil
+}
+
+// bindFlags binds the serve flags to c. The command line is parsed twice: once to find
+// --config, then again over the file's and environment's values, so flags win.
+func (c *Config) bindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Listen, "listen", c.Listen, "address to serve the API on (host:port)")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded store (and --dev's secret)")
+	fs.BoolVar(&c.Dev, "dev", c.Dev, "development mode: random secret kept in <data-dir>/dev-secret, admin token printed")
+	fs.BoolVar(&c.MetricsPublic, "metrics-public", c.MetricsPublic, "serve /metrics without a token")
+	fs.StringVar(&c.Log.Level, "log-level", c.Log.Level, "log level: debug, info, warn, error")
+	fs.StringVar(&c.Log.Format, "log-format", c.Log.Format, "log format: json or text")
+}
+
+// devSecretPath is where --dev keeps its secret.
+func devSecretPath(dataDir string) string { return filepath.Join(dataDir, "dev-secret") }

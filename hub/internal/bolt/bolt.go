@@ -1,0 +1,149 @@
+// Package bolt is the hub's embedded Store: one bbolt file under the data directory, the
+// default when no PostgreSQL URL is configured.
+package bolt
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/centralhub/centralhub/hub"
+)
+
+// FileName is the store file's name inside the data directory.
+const FileName = "centralhub.db"
+
+// schemaVersion is the layout version this code writes; a newer file is refused.
+const schemaVersion = 1
+
+var (
+	bucketMeta      = []byte("meta")
+	bucketInstances = []byte("instances")
+	keySchema       = []byte("schema_version")
+)
+
+// Store is a hub.Store on a bbolt file. It is safe for concurrent use.
+type Store struct {
+	db *bbolt.DB
+}
+
+var _ hub.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the store file in dir. It fails fast, rather than waiting,
+// when another process holds the file.
+func Open(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		if errors.Is(err, bbolt.ErrTimeout) {
+			return nil, fmt.Errorf("open %s: another process holds it (is a hub already running on this data dir?)", path)
+		}
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s := &Store{db: db}
+	if err := s.migrate(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func (s *Store) migrate() error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return fmt.Errorf("create meta bucket: %w", err)
+		}
+		if v := meta.Get(keySchema); v != nil {
+			n, err := strconv.Atoi(string(v))
+			if err != nil {
+				return fmt.Errorf("bad schema version %q", v)
+			}
+			if n > schemaVersion {
+				return fmt.Errorf("store schema version %d is newer than this hub knows (%d): upgrade the hub", n, schemaVersion)
+			}
+		}
+		if _, err := tx.CreateBucketIfNotExists(bucketInstances); err != nil {
+			return fmt.Errorf("create instances bucket: %w", err)
+		}
+		return meta.Put(keySchema, []byte(strconv.Itoa(schemaVersion)))
+	})
+}
+
+func instanceKey(k hub.InstanceKey) []byte {
+	return []byte(k.Tenant + "\x00" + k.Service + "\x00" + k.Instance)
+}
+
+// LoadInstances implements hub.Store.
+func (s *Store) LoadInstances(ctx context.Context) ([]hub.Instance, error) {
+	var out []hub.Instance
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketInstances).ForEach(func(k, v []byte) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			var in hub.Instance
+			if err := json.Unmarshal(v, &in); err != nil {
+				return fmt.Errorf("decode instance %q: %w", strings.ReplaceAll(string(k), "\x00", "/"), err)
+			}
+			out = append(out, in)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load instances: %w", err)
+	}
+	return out, nil
+}
+
+// WriteInstances implements hub.Store: one fsynced transaction.
+func (s *Store) WriteInstances(ctx context.Context, puts []hub.Instance, deletes []hub.InstanceKey) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("write instances: %w", err)
+	}
+	encoded := make([][]byte, len(puts))
+	for i := range puts {
+		b, err := json.Marshal(&puts[i])
+		if err != nil {
+			return fmt.Errorf("encode instance %s: %w", puts[i].Key, err)
+		}
+		encoded[i] = b
+	}
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketInstances)
+		for i := range puts {
+			if err := b.Put(instanceKey(puts[i].Key), encoded[i]); err != nil {
+				return err
+			}
+		}
+		for _, k := range deletes {
+			if err := b.Delete(instanceKey(k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("write instances: %w", err)
+	}
+	return nil
+}
+
+// Close implements hub.Store.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,191 @@
+// Package httpapi is the hub's HTTP API: agent ingest, the authenticated dashboard routes,
+// liveness, readiness and /metrics. It is the only package that imports gorilla/mux.
+package httpapi
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/centralhub/centralhub/hub/internal/perfstats"
+	"github.com/centralhub/centralhub/hub/internal/registry"
+	"github.com/centralhub/centralhub/pkg/auth"
+	"github.com/centralhub/centralhub/pkg/protocol"
+)
+
+// Registry is what the API needs of the service registry.
+type Registry interface {
+	Apply(ctx context.Context, rep *protocol.Report) (registry.Result, error)
+	Health(q registry.HealthQuery) registry.Health
+	Summary(scope string, visible registry.Visibility) registry.Summary
+	Stats() registry.Stats
+	StoreHealth() (ok bool, lastErr string)
+}
+
+// Config is what New needs. Keys, Registry, Gatherer and Registerer are required.
+type Config struct {
+	Keys          *auth.Keys
+	Registry      Registry
+	Registerer    prometheus.Registerer // where the API's own metrics go
+	Gatherer      prometheus.Gatherer   // what /metrics serves
+	Log           *slog.Logger
+	Version       string
+	MetricsPublic bool         // serve /metrics without a token
+	MaxBody       int64        // report body cap in bytes (default 1 MiB)
+	Ready         func() error // nil when the hub can serve; the reason otherwise
+}
+
+// Server routes the hub's HTTP API.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	router  *mux.Router
+	metrics *metrics
+	ingest  *perfstats.Recorder
+	tokens  *tokenCache
+	started time.Time
+}
+
+// DefaultMaxBody is the report body cap when Config.MaxBody is zero.
+const DefaultMaxBody = 1 << 20
+
+// New builds the API's routes and registers its metrics.
+func New(cfg Config) (*Server, error) {
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = DefaultMaxBody
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Ready == nil {
+		cfg.Ready = func() error { return nil }
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg: cfg, log: cfg.Log.With("component", "httpapi"), metrics: m,
+		ingest: perfstats.New(cfg.Keys.Now), tokens: newTokenCache(cfg.Keys), started: time.Now(),
+	}
+	s.routes()
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler, recovering from a handler's panic with a 500.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("handler panicked", "panic", v, "route", r.URL.Path)
+			writeJSON(w, http.StatusInternalServerError, errorBody{"internal error"})
+		}
+	}()
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	s.router.ServeHTTP(w, r)
+}
+
+// routes registers every route, resource by resource. The OpenAPI document lists the same.
+func (s *Server) routes() {
+	r := mux.NewRouter()
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusNotFound, errorBody{"no such route"})
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, errorBody{"method not allowed on this route"})
+	})
+	r.Use(s.instrument)
+
+	r.Handle("/health", s.handle(s.health)).Methods(http.MethodGet)
+	r.Handle("/ready", s.handle(s.ready)).Methods(http.MethodGet)
+	r.Handle("/api/v1/openapi.json", s.handle(s.openapi)).Methods(http.MethodGet)
+	r.Handle("/metrics", s.authenticate(s.requireMetrics(
+		promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{ErrorLog: slogPrinter{s.log}})))).Methods(http.MethodGet)
+
+	agent := r.PathPrefix("/api/v1/agent").Subrouter()
+	agent.Use(s.authenticate, s.requireExact(auth.Agent))
+	agent.Handle("/reports", s.handle(s.postReport)).Methods(http.MethodPost)
+
+	dash := r.PathPrefix("/api/v1/dashboard").Subrouter()
+	dash.Use(s.authenticate, s.require(auth.Viewer))
+	dash.Handle("/health", s.handle(s.dashboardHealth)).Methods(http.MethodGet)
+	dash.Handle("/summary", s.handle(s.dashboardSummary)).Methods(http.MethodGet)
+	dash.Handle("/metrics", s.handle(s.dashboardMetrics)).Methods(http.MethodGet)
+	s.router = r
+}
+
+// Router exposes the routes for tests that check them against the OpenAPI document.
+func (s *Server) Router() *mux.Router { return s.router }
+
+type slogPrinter struct{ log *slog.Logger }
+
+func (p slogPrinter) Println(v ...any) { p.log.Error("metrics exposition", "err", v) }
+
+// health is the hub's own liveness; it shows no internals.
+func (s *Server) health(w http.ResponseWriter, _ *http.Request) error {
+	st := "healthy"
+	if ok, _ := s.cfg.Registry.StoreHealth(); !ok {
+		st = "degraded"
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": st, "version": s.cfg.Version})
+	return nil
+}
+
+func (s *Server) ready(w http.ResponseWriter, _ *http.Request) error {
+	if err := s.cfg.Ready(); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	return nil
+}
+
+//go:embed openapi.json
+var openapiDoc []byte
+
+func (s *Server) openapi(w http.ResponseWriter, _ *http.Request) error {
+	w.Header().Set("Content-Type", "application/json")
+	_, err := w.Write(openapiDoc)
+	return err
+}
+
+// handlerFunc is a handler that returns its error for handle to write.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (s *Server) handle(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func queryInt(r *http.Request, name string, def, max int) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > max {
+		return 0, badRequest("query %s: want a whole number from 0 to %d", name, max)
+	}
+	return n, nil
+}

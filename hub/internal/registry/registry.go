@@ -1,0 +1,488 @@
+// Package registry is the hub's in-memory service registry: services → instances → checks,
+// folded from agent reports, judged stale when their agent goes silent, and made durable
+// through a hub.Store by one writer goroutine that group-commits state changes and batches
+// heartbeats.
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/centralhub/centralhub/hub"
+	"github.com/centralhub/centralhub/pkg/protocol"
+	"github.com/centralhub/centralhub/pkg/status"
+)
+
+// Config tunes a Registry. DefaultConfig gives every default.
+type Config struct {
+	// StaleAfter is how many report intervals may pass without a report before the
+	// instance turns critical.
+	StaleAfter int
+	// DeregisterAfter is how long after its last report a silent instance is removed.
+	DeregisterAfter time.Duration
+	// FlushInterval is how often heartbeats (reports that change no state) are written.
+	// DESIGN.md bounds it at one second.
+	FlushInterval time.Duration
+	// RatePerInstance is how many reports a second one instance may send (with a burst of
+	// as many) before Apply refuses with ErrRateLimited; 0 means no limit.
+	RatePerInstance float64
+	// Now is the clock; tests inject a fake one.
+	Now func() time.Time
+}
+
+// DefaultConfig returns the defaults of DESIGN.md.
+func DefaultConfig() Config {
+	return Config{
+		StaleAfter:      3,                // missed intervals before critical
+		DeregisterAfter: 10 * time.Minute, // silence before removal
+		FlushInterval:   time.Second,      // heartbeat batch period
+		RatePerInstance: 20,               // reports/s per instance before 429
+		Now:             time.Now,
+	}
+}
+
+// Validate reports the first unusable setting, naming it.
+func (c Config) Validate() error {
+	switch {
+	case c.StaleAfter < 1:
+		return errors.New("registry.stale_after: must be at least 1 (missed intervals)")
+	case c.DeregisterAfter <= 0:
+		return errors.New("registry.deregister_after: must be positive")
+	case c.FlushInterval <= 0:
+		return errors.New("registry.flush_interval: must be positive")
+	case c.RatePerInstance < 0:
+		return errors.New("ingest.rate_per_instance: must not be negative")
+	}
+	return nil
+}
+
+// Errors returned by Apply.
+var (
+	// ErrRateLimited means the instance sent more reports than Config.RatePerInstance allows.
+	ErrRateLimited = errors.New("too many reports from this instance")
+	// ErrStopped means the registry's writer has stopped (the hub is shutting down).
+	ErrStopped = errors.New("registry stopped")
+)
+
+// Outcome says what Apply did with a report.
+type Outcome int
+
+// The outcomes of Apply.
+const (
+	// Stored: a state change, durable in the store when Apply returns.
+	Stored Outcome = iota
+	// Heartbeat: no state changed; the report is kept in memory and written with the next batch.
+	Heartbeat
+	// Ignored: older than (or the same as) the newest report held for that instance.
+	Ignored
+	// Queued: a state change kept in memory because the store write failed; it is retried.
+	Queued
+)
+
+// String names the outcome for responses and metrics.
+func (o Outcome) String() string {
+	return [...]string{"stored", "heartbeat", "ignored", "queued"}[o]
+}
+
+// Result is Apply's answer.
+type Result struct {
+	Outcome Outcome
+	Status  status.Check // the instance's status after the report
+	Reason  string       // for Ignored and Queued: why
+}
+
+type entry struct {
+	in     hub.Instance
+	status status.Check
+	// token bucket for Config.RatePerInstance
+	tokens float64
+	refill time.Time
+}
+
+type serviceKey struct{ tenant, name string }
+
+type service struct {
+	key       serviceKey
+	instances map[string]*entry
+}
+
+type writeRequest struct {
+	keys []hub.InstanceKey
+	done chan error
+}
+
+// Registry holds every instance in memory and persists them. It is safe for concurrent use.
+type Registry struct {
+	cfg   Config
+	store hub.Store
+	log   *slog.Logger
+
+	mu       sync.RWMutex
+	services map[serviceKey]*service
+	count    int                          // instances
+	dirty    map[hub.InstanceKey]struct{} // to write with the next batch (puts or deletes)
+
+	gen      atomic.Uint64 // bumped on every change of any status, instance or service
+	writes   chan writeRequest
+	stopped  chan struct{}
+	failing  atomic.Bool // the last store write failed
+	lastErr  atomic.Pointer[string]
+	flushes  atomic.Uint64
+	writeErr atomic.Uint64
+
+	summaries sync.Map // tenant filter → *cachedSummary
+}
+
+// New returns a registry over store, loaded with what the store holds. Call Run to start its
+// writer.
+func New(ctx context.Context, cfg Config, store hub.Store, log *slog.Logger) (*Registry, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	r := &Registry{
+		cfg: cfg, store: store, log: log.With("component", "registry"),
+		services: make(map[serviceKey]*service),
+		dirty:    make(map[hub.InstanceKey]struct{}),
+		writes:   make(chan writeRequest, 1024),
+		stopped:  make(chan struct{}),
+	}
+	loaded, err := store.LoadInstances(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load registry: %w", err)
+	}
+	for i := range loaded {
+		in := loaded[i]
+		e := &entry{in: in, status: in.Status(), tokens: cfg.RatePerInstance, refill: cfg.Now()}
+		r.serviceFor(in.Key, true).instances[in.Key.Instance] = e
+		r.count++
+	}
+	r.gen.Add(1)
+	r.log.Info("registry loaded", "instances", r.count)
+	return r, nil
+}
+
+func (r *Registry) serviceFor(k hub.InstanceKey, create bool) *service {
+	sk := serviceKey{k.Tenant, k.Service}
+	s := r.services[sk]
+	if s == nil && create {
+		s = &service{key: sk, instances: make(map[string]*entry)}
+		r.services[sk] = s
+	}
+	return s
+}
+
+// Apply folds a validated report from tenant into the registry. A report that changes any
+// state is durable in the store before Apply returns (Stored); one that changes nothing is
+// kept in memory and written within FlushInterval (Heartbeat).
+func (r *Registry) Apply(ctx context.Context, rep *protocol.Report) (Result, error) {
+	now := r.cfg.Now()
+	key := hub.InstanceKey{Tenant: rep.Tenant, Service: rep.Service, Instance: rep.Instance}
+
+	r.mu.Lock()
+	svc := r.serviceFor(key, true)
+	e := svc.instances[key.Instance]
+	if e != nil {
+		if !r.allow(e, now) {
+			r.mu.Unlock()
+			return Result{}, ErrRateLimited
+		}
+		if rep.Boot < e.in.Boot || (rep.Boot == e.in.Boot && rep.Seq <= e.in.Seq) {
+			res := Result{Outcome: Ignored, Status: e.status,
+				Reason: fmt.Sprintf("stale report: have boot %d seq %d", e.in.Boot, e.in.Seq)}
+			r.mu.Unlock()
+			return res, nil
+		}
+	}
+	next := fromReport(rep, now)
+	changed := e == nil
+	if e == nil {
+		next.FirstSeen = now
+		e = &entry{tokens: r.cfg.RatePerInstance - 1, refill: now}
+		svc.instances[key.Instance] = e
+		r.count++
+	} else {
+		next.FirstSeen = e.in.FirstSeen
+		changed = stateChanged(&e.in, &next)
+	}
+	e.in = next
+	e.status = next.Status()
+	st := e.status
+	if !changed {
+		r.dirty[key] = struct{}{}
+		r.mu.Unlock()
+		return Result{Outcome: Heartbeat, Status: st}, nil
+	}
+	r.gen.Add(1)
+	r.mu.Unlock()
+
+	if err := r.persist(ctx, []hub.InstanceKey{key}); err != nil {
+		if errors.Is(err, ErrStopped) || ctx.Err() != nil {
+			return Result{}, err
+		}
+		return Result{Outcome: Queued, Status: st, Reason: "store unavailable; kept in memory and retried"}, nil
+	}
+	return Result{Outcome: Stored, Status: st}, nil
+}
+
+// allow spends one token of e's bucket; r.mu is held.
+func (r *Registry) allow(e *entry, now time.Time) bool {
+	rate := r.cfg.RatePerInstance
+	if rate <= 0 {
+		return true
+	}
+	e.tokens = min(rate, e.tokens+now.Sub(e.refill).Seconds()*rate)
+	e.refill = now
+	if e.tokens < 1 {
+		return false
+	}
+	e.tokens--
+	return true
+}
+
+func fromReport(rep *protocol.Report, now time.Time) hub.Instance {
+	return hub.Instance{
+		Key:       hub.InstanceKey{Tenant: rep.Tenant, Service: rep.Service, Instance: rep.Instance},
+		Address:   rep.Address,
+		Agent:     rep.AgentVersion,
+		Runbook:   rep.Runbook,
+		Tags:      rep.Tags,
+		Meta:      rep.Meta,
+		Boot:      rep.Boot,
+		Seq:       rep.Seq,
+		Interval:  time.Duration(rep.Interval),
+		DependsOn: rep.DependsOn,
+		Checks:    rep.Checks,
+		Config:    rep.Config,
+		LastSeen:  now,
+	}
+}
+
+// stateChanged reports whether next differs from prev in anything but outputs, latencies and
+// times: a check's status, the set of checks, staleness, config state, or what the instance
+// declares about itself.
+func stateChanged(prev, next *hub.Instance) bool {
+	if prev.Stale != next.Stale || prev.Boot != next.Boot || prev.Address != next.Address ||
+		prev.Runbook != next.Runbook || prev.Interval != next.Interval ||
+		prev.Config.Status != next.Config.Status || prev.Config.Version != next.Config.Version ||
+		len(prev.Config.Problems) != len(next.Config.Problems) ||
+		!slices.Equal(prev.DependsOn, next.DependsOn) || !slices.Equal(prev.Tags, next.Tags) ||
+		len(prev.Checks) != len(next.Checks) {
+		return true
+	}
+	for i := range prev.Checks {
+		p, n := &prev.Checks[i], &next.Checks[i]
+		if p.Name != n.Name || p.Status != n.Status || p.Kind != n.Kind || p.Component != n.Component ||
+			p.Critical != n.Critical || p.Runbook != n.Runbook {
+			return true
+		}
+	}
+	return false
+}
+
+// persist asks the writer to make keys durable and waits for it.
+func (r *Registry) persist(ctx context.Context, keys []hub.InstanceKey) error {
+	req := writeRequest{keys: keys, done: make(chan error, 1)}
+	select {
+	case r.writes <- req:
+	case <-r.stopped:
+		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-r.stopped:
+		select {
+		case err := <-req.done:
+			return err
+		default:
+			return ErrStopped
+		}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Run is the registry's writer: it group-commits state changes as they come, writes
+// heartbeats every FlushInterval, judges staleness, and on ctx's end flushes what is left.
+func (r *Registry) Run(ctx context.Context) error {
+	defer close(r.stopped)
+	tick := time.NewTicker(r.cfg.FlushInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case req := <-r.writes:
+			batch := append([]writeRequest{req}, r.drainPending()...)
+			err := r.flush(context.WithoutCancel(ctx), batch)
+			for _, w := range batch {
+				w.done <- err
+			}
+		case <-tick.C:
+			r.sweep()
+			_ = r.flush(context.WithoutCancel(ctx), nil)
+		case <-ctx.Done():
+			batch := r.drainPending()
+			err := r.flush(context.WithoutCancel(ctx), batch)
+			for _, w := range batch {
+				w.done <- err
+			}
+			if err != nil {
+				return fmt.Errorf("final flush: %w", err)
+			}
+			return nil
+		}
+	}
+}
+
+func (r *Registry) drainPending() []writeRequest {
+	var batch []writeRequest
+	for {
+		select {
+		case w := <-r.writes:
+			batch = append(batch, w)
+		default:
+			return batch
+		}
+	}
+}
+
+// flush writes the keys of batch and everything dirty, each as it is now (or deleted when it
+// is gone), in one store transaction. On failure the keys stay dirty for the next attempt.
+func (r *Registry) flush(ctx context.Context, batch []writeRequest) error {
+	r.mu.Lock()
+	for _, w := range batch {
+		for _, k := range w.keys {
+			r.dirty[k] = struct{}{}
+		}
+	}
+	if len(r.dirty) == 0 {
+		r.mu.Unlock()
+		return nil
+	}
+	keys := make([]hub.InstanceKey, 0, len(r.dirty))
+	var puts []hub.Instance
+	var deletes []hub.InstanceKey
+	for k := range r.dirty {
+		keys = append(keys, k)
+		if e := r.lookup(k); e != nil {
+			puts = append(puts, e.in)
+		} else {
+			deletes = append(deletes, k)
+		}
+	}
+	clear(r.dirty)
+	r.mu.Unlock()
+
+	err := r.store.WriteInstances(ctx, puts, deletes)
+	if err != nil {
+		r.mu.Lock()
+		for _, k := range keys {
+			r.dirty[k] = struct{}{}
+		}
+		r.mu.Unlock()
+		r.writeErr.Add(1)
+		msg := err.Error()
+		r.lastErr.Store(&msg)
+		if !r.failing.Swap(true) {
+			r.log.Error("store write failed; keeping changes in memory and retrying", "err", err)
+		}
+		return err
+	}
+	r.flushes.Add(1)
+	if r.failing.Swap(false) {
+		r.log.Info("store writes recovered")
+	}
+	return nil
+}
+
+func (r *Registry) lookup(k hub.InstanceKey) *entry {
+	s := r.services[serviceKey{k.Tenant, k.Service}]
+	if s == nil {
+		return nil
+	}
+	return s.instances[k.Instance]
+}
+
+// sweep marks instances stale after StaleAfter missed intervals and removes those silent for
+// DeregisterAfter; both are state changes, written by the flush that follows.
+func (r *Registry) sweep() {
+	now := r.cfg.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	changed := false
+	for sk, s := range r.services {
+		for name, e := range s.instances {
+			silent := now.Sub(e.in.LastSeen)
+			switch {
+			case silent > r.cfg.DeregisterAfter:
+				delete(s.instances, name)
+				r.count--
+				r.dirty[e.in.Key] = struct{}{}
+				changed = true
+				r.log.Info("instance deregistered", "instance", e.in.Key.String(), "silent", silent.Round(time.Second).String())
+			case !e.in.Stale && silent > time.Duration(r.cfg.StaleAfter)*e.in.Interval:
+				e.in.Stale = true
+				e.status = status.Critical
+				r.dirty[e.in.Key] = struct{}{}
+				changed = true
+				r.log.Warn("instance stale", "instance", e.in.Key.String(), "silent", silent.Round(time.Second).String())
+			}
+		}
+		if len(s.instances) == 0 {
+			delete(r.services, sk)
+		}
+	}
+	if changed {
+		r.gen.Add(1)
+	}
+}
+
+// Sweep runs one staleness pass and writes its changes; the writer does this every
+// FlushInterval, and tests with a fake clock call it directly.
+func (r *Registry) Sweep(ctx context.Context) error {
+	r.sweep()
+	return r.persist(ctx, nil)
+}
+
+// Flush writes everything not yet durable and waits for it.
+func (r *Registry) Flush(ctx context.Context) error { return r.persist(ctx, nil) }
+
+// StoreHealth reports whether the last store write failed, with its error.
+func (r *Registry) StoreHealth() (ok bool, lastErr string) {
+	if p := r.lastErr.Load(); p != nil {
+		lastErr = *p
+	}
+	return !r.failing.Load(), lastErr
+}
+
+// Stats are the registry's counters for the dashboard's metrics route.
+type Stats struct {
+	Services       int    `json:"services"`
+	Instances      int    `json:"instances"`
+	Dirty          int    `json:"pending_writes"`
+	Flushes        uint64 `json:"flushes"`
+	WriteErrors    uint64 `json:"write_errors"`
+	StoreHealthy   bool   `json:"store_healthy"`
+	StoreLastError string `json:"store_last_error,omitempty"`
+}
+
+// Stats returns the registry's counters.
+func (r *Registry) Stats() Stats {
+	r.mu.RLock()
+	st := Stats{Services: len(r.services), Instances: r.count, Dirty: len(r.dirty)}
+	r.mu.RUnlock()
+	st.Flushes = r.flushes.Load()
+	st.WriteErrors = r.writeErr.Load()
+	st.StoreHealthy, st.StoreLastError = r.StoreHealth()
+	return st
+}

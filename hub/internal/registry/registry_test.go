@@ -1,0 +1,364 @@
+package registry_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/centralhub/centralhub/hub"
+	"github.com/centralhub/centralhub/hub/internal/bolt"
+	"github.com/centralhub/centralhub/hub/internal/registry"
+	"github.com/centralhub/centralhub/pkg/protocol"
+	"github.com/centralhub/centralhub/pkg/status"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// flakyStore wraps a real store and fails writes while failing is set.
+type flakyStore struct {
+	hub.Store
+	mu      sync.Mutex
+	failing bool
+	writes  int
+}
+
+func (f *flakyStore) WriteInstances(ctx context.Context, puts []hub.Instance, dels []hub.InstanceKey) error {
+	f.mu.Lock()
+	failing := f.failing
+	f.writes++
+	f.mu.Unlock()
+	if failing {
+		return errors.New("disk on fire")
+	}
+	return f.Store.WriteInstances(ctx, puts, dels)
+}
+
+func (f *flakyStore) setFailing(v bool) { f.mu.Lock(); f.failing = v; f.mu.Unlock() }
+
+type harness struct {
+	t     *testing.T
+	dir   string
+	clock *fakeClock
+	store *flakyStore
+	reg   *registry.Registry
+	stop  func()
+}
+
+func newHarness(t *testing.T, dir string, mutate func(*registry.Config)) *harness {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	st, err := bolt.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, dir: dir, clock: &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}, store: &flakyStore{Store: st}}
+	cfg := registry.DefaultConfig()
+	cfg.Now = h.clock.Now
+	cfg.FlushInterval = time.Hour // tests flush explicitly
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	h.reg, err = registry.New(context.Background(), cfg, h.store, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.reg.Run(ctx) }()
+	var once sync.Once
+	h.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("registry run: %v", err)
+			}
+			if err := st.Close(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(h.stop)
+	return h
+}
+
+func report(service, instance string, boot int64, seq uint64, checks ...status.Check) *protocol.Report {
+	r := &protocol.Report{Version: 1, Tenant: "default", Service: service, Instance: instance,
+		Boot: boot, Seq: seq, Interval: protocol.Duration(10 * time.Second)}
+	for i, c := range checks {
+		r.Checks = append(r.Checks, protocol.CheckResult{Name: fmt.Sprintf("c%d", i), Kind: "tcp", Status: c, Output: fmt.Sprintf("seq %d", seq)})
+	}
+	return r
+}
+
+func (h *harness) apply(r *protocol.Report) registry.Result {
+	h.t.Helper()
+	res, err := h.reg.Apply(context.Background(), r)
+	if err != nil {
+		h.t.Fatalf("apply: %v", err)
+	}
+	return res
+}
+
+// stored reads the instance back from a fresh open of the store file.
+func stored(t *testing.T, h *harness) map[string]hub.Instance {
+	t.Helper()
+	ins, err := h.store.LoadInstances(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]hub.Instance{}
+	for _, in := range ins {
+		out[in.Key.String()] = in
+	}
+	return out
+}
+
+func TestApplyOrdering(t *testing.T) {
+	h := newHarness(t, "", nil)
+	cases := []struct {
+		name    string
+		rep     *protocol.Report
+		outcome registry.Outcome
+		status  status.Check
+	}{
+		{"first report is a state change", report("orders", "o1", 100, 1, status.Passing), registry.Stored, status.Passing},
+		{"same state is a heartbeat", report("orders", "o1", 100, 2, status.Passing), registry.Heartbeat, status.Passing},
+		{"older seq is ignored", report("orders", "o1", 100, 1, status.Critical), registry.Ignored, status.Passing},
+		{"same seq is ignored", report("orders", "o1", 100, 2, status.Critical), registry.Ignored, status.Passing},
+		{"status change is stored", report("orders", "o1", 100, 3, status.Critical), registry.Stored, status.Critical},
+		{"older boot is ignored", report("orders", "o1", 99, 50, status.Passing), registry.Ignored, status.Critical},
+		{"new boot starts afresh at seq 1", report("orders", "o1", 200, 1, status.Warning), registry.Stored, status.Warning},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h.clock.Add(time.Second)
+			res := h.apply(tc.rep)
+			if res.Outcome != tc.outcome || res.Status != tc.status {
+				t.Fatalf("got %s/%s, want %s/%s (%s)", res.Outcome, res.Status, tc.outcome, tc.status, res.Reason)
+			}
+		})
+	}
+	in := stored(t, h)["default/orders/o1"]
+	if in.Boot != 200 || in.Seq != 1 || in.Status() != status.Warning {
+		t.Fatalf("store holds boot %d seq %d status %s, want 200/1/warning", in.Boot, in.Seq, in.Status())
+	}
+}
+
+func TestStateChangeDurableBeforeReturn(t *testing.T) {
+	h := newHarness(t, "", nil)
+	h.apply(report("orders", "o1", 1, 1, status.Passing))
+	if _, ok := stored(t, h)["default/orders/o1"]; !ok {
+		t.Fatal("a new instance must be in the store when Apply returns")
+	}
+	h.apply(report("orders", "o1", 1, 2, status.Passing, status.Critical))
+	if got := stored(t, h)["default/orders/o1"]; got.Status() != status.Critical || got.Seq != 2 {
+		t.Fatalf("store has seq %d status %s, want seq 2 critical", got.Seq, got.Status())
+	}
+}
+
+func TestHeartbeatBatched(t *testing.T) {
+	h := newHarness(t, "", nil)
+	h.apply(report("orders", "o1", 1, 1, status.Passing))
+	h.clock.Add(5 * time.Second)
+	h.apply(report("orders", "o1", 1, 2, status.Passing))
+	if got := stored(t, h)["default/orders/o1"]; got.Seq != 1 {
+		t.Fatalf("a heartbeat must wait for the batch; store has seq %d", got.Seq)
+	}
+	if err := h.reg.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := stored(t, h)["default/orders/o1"]
+	if got.Seq != 2 || !got.LastSeen.Equal(h.clock.Now()) || got.Checks[0].Output != "seq 2" {
+		t.Fatalf("after flush store has seq %d last_seen %s output %q", got.Seq, got.LastSeen, got.Checks[0].Output)
+	}
+}
+
+func TestStaleAndDeregister(t *testing.T) {
+	h := newHarness(t, "", func(c *registry.Config) { c.StaleAfter = 3; c.DeregisterAfter = 10 * time.Minute })
+	ctx := context.Background()
+	h.apply(report("orders", "o1", 1, 1, status.Passing))
+	h.apply(report("orders", "o2", 1, 1, status.Passing))
+
+	h.clock.Add(29 * time.Second) // under 3 × 10s
+	h.apply(report("orders", "o2", 1, 2, status.Passing))
+	if err := h.reg.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := h.reg.Summary("*", all); s.Instances["critical"] != 0 {
+		t.Fatalf("nothing is stale yet: %+v", s.Instances)
+	}
+	h.clock.Add(2 * time.Second) // o1 silent 31s
+	if err := h.reg.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	health := h.reg.Health(registry.HealthQuery{Visible: all})
+	o1 := health.Services[0].Instances[0]
+	if o1.Status != status.Critical || o1.Checks[0].Name != registry.HeartbeatCheck || o1.Checks[0].Output != "no report for 31 s" {
+		t.Fatalf("o1 = %+v", o1)
+	}
+	if health.Services[0].Status != status.Degraded {
+		t.Fatalf("service with one stale of two = %s, want degraded", health.Services[0].Status)
+	}
+	if !stored(t, h)["default/orders/o1"].Stale {
+		t.Fatal("staleness is a state change and must be stored")
+	}
+	// a report brings it back
+	h.apply(report("orders", "o1", 1, 2, status.Passing))
+	if s := h.reg.Summary("*", all); s.Instances["passing"] != 2 {
+		t.Fatalf("after a new report: %+v", s.Instances)
+	}
+	// silence past deregister_after removes it, store too
+	h.clock.Add(11 * time.Minute)
+	h.apply(report("orders", "o2", 1, 3, status.Passing))
+	if err := h.reg.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(h.reg.Instances()); n != 1 {
+		t.Fatalf("%d instances after deregistration, want 1", n)
+	}
+	if _, ok := stored(t, h)["default/orders/o1"]; ok {
+		t.Fatal("deregistered instance still in the store")
+	}
+}
+
+func TestRestartKeepsRegistry(t *testing.T) {
+	dir := t.TempDir()
+	h := newHarness(t, dir, nil)
+	h.apply(report("orders", "o1", 1, 1, status.Critical))
+	h.apply(report("orders", "o1", 1, 2, status.Critical)) // heartbeat: written by the final flush
+	h.stop()
+
+	h2 := newHarness(t, dir, nil)
+	got := h2.reg.Instances()
+	if len(got) != 1 || got[0].Seq != 2 || got[0].Status() != status.Critical {
+		t.Fatalf("after restart: %+v", got)
+	}
+	if res := h2.apply(report("orders", "o1", 1, 2, status.Passing)); res.Outcome != registry.Ignored {
+		t.Fatalf("a replayed report after restart must be ignored, got %s", res.Outcome)
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	h := newHarness(t, "", func(c *registry.Config) { c.RatePerInstance = 5 })
+	var limited int
+	for i := range 10 {
+		_, err := h.reg.Apply(context.Background(), report("orders", "o1", 1, uint64(i+1), status.Passing))
+		if errors.Is(err, registry.ErrRateLimited) {
+			limited++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if limited != 5 {
+		t.Fatalf("%d of 10 instant reports limited at 5/s, want 5", limited)
+	}
+	h.clock.Add(time.Second)
+	if _, err := h.reg.Apply(context.Background(), report("orders", "o1", 1, 100, status.Passing)); err != nil {
+		t.Fatalf("a second later the bucket has refilled: %v", err)
+	}
+}
+
+func TestStoreFailureKeepsChangesAndRecovers(t *testing.T) {
+	h := newHarness(t, "", nil)
+	h.store.setFailing(true)
+	res := h.apply(report("orders", "o1", 1, 1, status.Critical))
+	if res.Outcome != registry.Queued {
+		t.Fatalf("outcome %s while the store fails, want queued", res.Outcome)
+	}
+	if ok, _ := h.reg.StoreHealth(); ok {
+		t.Fatal("store health must report the failure")
+	}
+	h.store.setFailing(false)
+	if err := h.reg.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := stored(t, h)["default/orders/o1"]; got.Status() != status.Critical {
+		t.Fatalf("after recovery store has %+v", got)
+	}
+	if ok, _ := h.reg.StoreHealth(); !ok {
+		t.Fatal("store health must recover")
+	}
+}
+
+func all(string) bool { return true }
+
+func TestTenantVisibility(t *testing.T) {
+	h := newHarness(t, "", nil)
+	a := report("orders", "o1", 1, 1, status.Critical)
+	a.Tenant = "alpha"
+	b := report("billing", "b1", 1, 1, status.Passing)
+	b.Tenant = "beta"
+	h.apply(a)
+	h.apply(b)
+	onlyBeta := func(t string) bool { return t == "beta" }
+	sum := h.reg.Summary("beta", onlyBeta)
+	if sum.Status != status.Healthy || sum.Services["unhealthy"] != 0 || len(sum.Worst) != 0 {
+		t.Fatalf("beta sees alpha's trouble: %+v", sum)
+	}
+	if all := h.reg.Summary("*", all); all.Status != status.Unhealthy || all.Worst[0].Name != "orders" {
+		t.Fatalf("all tenants: %+v", all)
+	}
+	health := h.reg.Health(registry.HealthQuery{Visible: onlyBeta})
+	if len(health.Services) != 1 || health.Services[0].Tenant != "beta" {
+		t.Fatalf("beta health: %+v", health.Services)
+	}
+}
+
+func TestSummaryFollowsChanges(t *testing.T) {
+	h := newHarness(t, "", nil)
+	h.apply(report("orders", "o1", 1, 1, status.Passing))
+	if s := h.reg.Summary("*", all); s.Status != status.Healthy {
+		t.Fatalf("status %s", s.Status)
+	}
+	h.apply(report("orders", "o1", 1, 2, status.Critical))
+	s := h.reg.Summary("*", all)
+	if s.Status != status.Unhealthy || s.Services["unhealthy"] != 1 || len(s.Worst) != 1 {
+		t.Fatalf("cached summary did not follow the change: %+v", s)
+	}
+	if want := "1 of 1 instances not passing; o1: check c0 critical: seq 2"; s.Worst[0].Why != want {
+		t.Fatalf("why = %q, want %q", s.Worst[0].Why, want)
+	}
+}
+
+func TestHealthPaginationAndComponents(t *testing.T) {
+	h := newHarness(t, "", nil)
+	for i := range 5 {
+		r := report(fmt.Sprintf("svc%d", i), "i1", 1, 1, status.Passing)
+		r.Checks[0].Component = "postgres-main"
+		r.Checks[0].Critical = true
+		if i == 3 {
+			r.Checks[0].Status = status.Critical
+		}
+		h.apply(r)
+	}
+	got := h.reg.Health(registry.HealthQuery{Visible: all, Limit: 2, Offset: 1})
+	if got.Total != 5 || len(got.Services) != 2 || got.Services[0].Name != "svc1" || got.Services[1].Name != "svc2" {
+		t.Fatalf("page: total %d, %d services", got.Total, len(got.Services))
+	}
+	if len(got.Components) != 1 || got.Components[0].Status != status.Critical || !got.Components[0].Critical {
+		t.Fatalf("components: %+v", got.Components)
+	}
+	if got.Status != status.Unhealthy {
+		t.Fatalf("a critical component down must make overall unhealthy, got %s", got.Status)
+	}
+}

@@ -1,0 +1,336 @@
+package registry
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/centralhub/centralhub/hub"
+	"github.com/centralhub/centralhub/pkg/protocol"
+	"github.com/centralhub/centralhub/pkg/status"
+)
+
+// Visibility decides which tenants a caller may see; the HTTP layer builds it from the token.
+type Visibility func(tenant string) bool
+
+// HeartbeatCheck is the name of the check the hub adds to a stale instance's checks; a ':'
+// keeps it apart from every agent check name.
+const HeartbeatCheck = "hub:heartbeat"
+
+// CheckView is one check as the dashboard shows it.
+type CheckView struct {
+	Name      string       `json:"name"`
+	Kind      string       `json:"kind"`
+	Status    status.Check `json:"status"`
+	Output    string       `json:"output"`
+	LatencyMS float64      `json:"latency_ms"`
+	Component string       `json:"component"`
+}
+
+// ConfigView is an instance's config state as the dashboard shows it.
+type ConfigView struct {
+	Status   string                   `json:"status"`
+	Version  string                   `json:"version"`
+	Problems []protocol.ConfigProblem `json:"problems"`
+}
+
+// InstanceView is one instance as the dashboard shows it.
+type InstanceView struct {
+	Instance string       `json:"instance"`
+	Status   status.Check `json:"status"`
+	Address  string       `json:"address"`
+	LastSeen time.Time    `json:"last_seen"`
+	Config   ConfigView   `json:"config"`
+	Checks   []CheckView  `json:"checks"`
+}
+
+// ServiceView is one service with its instances.
+type ServiceView struct {
+	Tenant      string         `json:"tenant"`
+	Name        string         `json:"name"`
+	Status      status.Service `json:"status"`
+	Maintenance bool           `json:"maintenance"`
+	Instances   []InstanceView `json:"instances"`
+}
+
+// ComponentView is one infrastructure component, as the checks that probe it see it.
+type ComponentView struct {
+	Tenant   string            `json:"tenant"`
+	Name     string            `json:"name"`
+	Kind     string            `json:"kind"`
+	Status   status.Check      `json:"status"`
+	Critical bool              `json:"critical"`
+	Meta     map[string]string `json:"meta"`
+}
+
+// Health is the dashboard's health route: overall status, services, components.
+type Health struct {
+	Status     status.Service  `json:"status"`
+	Total      int             `json:"total"` // services matching before limit/offset
+	Services   []ServiceView   `json:"services"`
+	Components []ComponentView `json:"components"`
+}
+
+// HealthQuery selects what Health returns.
+type HealthQuery struct {
+	Visible Visibility
+	Service string // only this service (in every visible tenant) when set
+	Limit   int    // 0 means all
+	Offset  int
+}
+
+// Health returns the services visible to q, sorted by tenant and name, with the overall status
+// and components over everything visible (not only the page).
+func (r *Registry) Health(q HealthQuery) Health {
+	now := r.cfg.Now()
+	r.mu.RLock()
+	svcs := r.visibleServices(q.Visible)
+	comps := componentsOf(svcs)
+	out := Health{Status: overall(svcs, comps), Components: comps, Services: []ServiceView{}}
+	var page []*service
+	for _, s := range svcs {
+		if q.Service == "" || s.key.name == q.Service {
+			page = append(page, s)
+		}
+	}
+	out.Total = len(page)
+	page = paginate(page, q.Limit, q.Offset)
+	for _, s := range page {
+		out.Services = append(out.Services, serviceView(s, now))
+	}
+	r.mu.RUnlock()
+	return out
+}
+
+func paginate[T any](items []T, limit, offset int) []T {
+	if offset >= len(items) {
+		return nil
+	}
+	items = items[offset:]
+	if limit > 0 && limit < len(items) {
+		items = items[:limit]
+	}
+	return items
+}
+
+// visibleServices returns the visible services sorted by tenant and name; r.mu is held.
+func (r *Registry) visibleServices(visible Visibility) []*service {
+	out := make([]*service, 0, len(r.services))
+	for _, s := range r.services {
+		if visible(s.key.tenant) {
+			out = append(out, s)
+		}
+	}
+	slices.SortFunc(out, func(a, b *service) int {
+		return cmp.Or(cmp.Compare(a.key.tenant, b.key.tenant), cmp.Compare(a.key.name, b.key.name))
+	})
+	return out
+}
+
+func (s *service) status() status.Service {
+	sts := make([]status.Check, 0, len(s.instances))
+	for _, e := range s.instances {
+		sts = append(sts, e.status)
+	}
+	return status.ServiceOf(sts)
+}
+
+func (s *service) sortedInstances() []*entry {
+	out := make([]*entry, 0, len(s.instances))
+	for _, e := range s.instances {
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b *entry) int { return cmp.Compare(a.in.Key.Instance, b.in.Key.Instance) })
+	return out
+}
+
+func serviceView(s *service, now time.Time) ServiceView {
+	v := ServiceView{Tenant: s.key.tenant, Name: s.key.name, Status: s.status(), Instances: []InstanceView{}}
+	for _, e := range s.sortedInstances() {
+		v.Instances = append(v.Instances, instanceView(e, now))
+	}
+	return v
+}
+
+func instanceView(e *entry, now time.Time) InstanceView {
+	in := &e.in
+	v := InstanceView{
+		Instance: in.Key.Instance, Status: e.status, Address: in.Address, LastSeen: in.LastSeen,
+		Config: ConfigView{Status: cmp.Or(in.Config.Status, protocol.ConfigNone), Version: in.Config.Version,
+			Problems: in.Config.Problems},
+		Checks: make([]CheckView, 0, len(in.Checks)+1),
+	}
+	if v.Config.Problems == nil {
+		v.Config.Problems = []protocol.ConfigProblem{}
+	}
+	if in.Stale {
+		v.Checks = append(v.Checks, CheckView{Name: HeartbeatCheck, Kind: "heartbeat", Status: status.Critical,
+			Output: fmt.Sprintf("no report for %d s", int(now.Sub(in.LastSeen).Seconds()))})
+	}
+	for _, c := range in.Checks {
+		v.Checks = append(v.Checks, CheckView{Name: c.Name, Kind: c.Kind, Status: c.Status, Output: c.Output,
+			LatencyMS: c.LatencyMS, Component: c.Component})
+	}
+	return v
+}
+
+// componentsOf derives the components probed by the checks of svcs: each takes the worst
+// status its probes report and is critical when any probe says so; r.mu is held.
+func componentsOf(svcs []*service) []ComponentView {
+	type ckey struct{ tenant, name string }
+	byKey := map[ckey]*ComponentView{}
+	for _, s := range svcs {
+		for _, e := range s.instances {
+			for _, c := range e.in.Checks {
+				if c.Component == "" {
+					continue
+				}
+				st := c.Status
+				if e.in.Stale {
+					st = status.Unknown // a silent agent says nothing about what it probed
+				}
+				k := ckey{s.key.tenant, c.Component}
+				cv := byKey[k]
+				if cv == nil {
+					cv = &ComponentView{Tenant: k.tenant, Name: k.name, Kind: c.Kind, Status: st, Meta: map[string]string{}}
+					byKey[k] = cv
+				} else {
+					cv.Status = status.Worst(cv.Status, st)
+				}
+				cv.Critical = cv.Critical || c.Critical
+			}
+		}
+	}
+	out := make([]ComponentView, 0, len(byKey))
+	for _, cv := range byKey {
+		out = append(out, *cv)
+	}
+	slices.SortFunc(out, func(a, b ComponentView) int {
+		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Name, b.Name))
+	})
+	return out
+}
+
+func overall(svcs []*service, comps []ComponentView) status.Service {
+	sts := make([]status.Service, len(svcs))
+	for i, s := range svcs {
+		sts[i] = s.status()
+	}
+	cs := make([]status.Component, len(comps))
+	for i, c := range comps {
+		cs[i] = status.Component{Status: c.Status, Critical: c.Critical}
+	}
+	return status.Overall(sts, cs)
+}
+
+// Offender is one of the worst services in a Summary, with why.
+type Offender struct {
+	Tenant string         `json:"tenant"`
+	Name   string         `json:"name"`
+	Status status.Service `json:"status"`
+	Why    string         `json:"why"`
+}
+
+// AlertCounts counts alerts for a Summary.
+type AlertCounts struct {
+	Firing       int `json:"firing"`
+	Acknowledged int `json:"acknowledged"`
+}
+
+// Summary is the dashboard's summary route.
+type Summary struct {
+	Status    status.Service `json:"status"`
+	Services  map[string]int `json:"services"`
+	Instances map[string]int `json:"instances"`
+	Alerts    AlertCounts    `json:"alerts"`
+	Worst     []Offender     `json:"worst"`
+}
+
+// MaxWorst is how many offenders a Summary lists.
+const MaxWorst = 10
+
+type cachedSummary struct {
+	gen uint64
+	sum Summary
+}
+
+// Summary returns counts by status and the worst offenders among the services visible to the
+// tenant filter named by scope (the token's tenant claim), which must agree with visible. It is
+// recomputed only when some status changed since the last call with the same scope.
+func (r *Registry) Summary(scope string, visible Visibility) Summary {
+	gen := r.gen.Load()
+	if c, ok := r.summaries.Load(scope); ok && c.(*cachedSummary).gen == gen {
+		return c.(*cachedSummary).sum
+	}
+	r.mu.RLock()
+	gen = r.gen.Load() // changes need r.mu, so this gen matches what is read below
+	svcs := r.visibleServices(visible)
+	sum := Summary{
+		Status:    overall(svcs, componentsOf(svcs)),
+		Services:  map[string]int{string(status.Healthy): 0, string(status.Degraded): 0, string(status.Unhealthy): 0, string(status.ServiceUnknown): 0},
+		Instances: map[string]int{string(status.Passing): 0, string(status.Warning): 0, string(status.Critical): 0, string(status.Unknown): 0},
+		Worst:     []Offender{},
+	}
+	for _, s := range svcs {
+		st := s.status()
+		sum.Services[string(st)]++
+		for _, e := range s.instances {
+			sum.Instances[string(e.status)]++
+		}
+		if st != status.Healthy {
+			sum.Worst = append(sum.Worst, Offender{Tenant: s.key.tenant, Name: s.key.name, Status: st, Why: why(s)})
+		}
+	}
+	r.mu.RUnlock()
+	slices.SortStableFunc(sum.Worst, func(a, b Offender) int { return cmp.Compare(a.Status.Rank(), b.Status.Rank()) })
+	if len(sum.Worst) > MaxWorst {
+		sum.Worst = sum.Worst[:MaxWorst]
+	}
+	r.summaries.Store(scope, &cachedSummary{gen: gen, sum: sum})
+	return sum
+}
+
+// why explains a service's status from its worst instance; r.mu is held.
+func why(s *service) string {
+	bad := 0
+	var worst *entry
+	for _, e := range s.sortedInstances() {
+		if e.status == status.Passing {
+			continue
+		}
+		bad++
+		if worst == nil || e.status.Severity() > worst.status.Severity() {
+			worst = e
+		}
+	}
+	if worst == nil {
+		return ""
+	}
+	var detail string
+	if worst.in.Stale {
+		detail = "no report since " + worst.in.LastSeen.UTC().Format(time.RFC3339)
+	} else {
+		for _, c := range worst.in.Checks {
+			if c.Status == worst.status {
+				detail = fmt.Sprintf("check %s %s: %s", c.Name, c.Status, protocol.Truncate(strings.TrimSpace(c.Output), 120))
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%d of %d instances not passing; %s: %s", bad, len(s.instances), worst.in.Key.Instance, detail)
+}
+
+// Instances returns a copy of every instance held, for tests and tools.
+func (r *Registry) Instances() []hub.Instance {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]hub.Instance, 0, r.count)
+	for _, s := range r.services {
+		for _, e := range s.instances {
+			out = append(out, e.in)
+		}
+	}
+	return out
+}
