@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -110,10 +111,21 @@ func (c *Config) LoadFile(path string) error {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) { // io.EOF: an empty file
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			msgs := make([]string, len(te.Errors))
+			for i, m := range te.Errors {
+				msgs[i] = unknownField.ReplaceAllString(m, `${1}unknown key "${2}"`)
+			}
+			return fmt.Errorf("%s: %s", path, strings.Join(msgs, "; "))
+		}
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
 }
+
+// unknownField matches yaml's "line 2: field foo not found in type app.Config".
+var unknownField = regexp.MustCompile(`^(line \d+: )field (\S+) not found in type \S+$`)
 
 // env is the environment, injectable for tests.
 type env func(string) (string, bool)

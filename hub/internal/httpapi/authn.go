@@ -69,16 +69,14 @@ func roleOf(c *auth.Claims) auth.Role {
 	return c.Role
 }
 
-// requireMetrics guards /metrics: role metrics or admin, or anyone with MetricsPublic.
-func (s *Server) requireMetrics(next http.Handler) http.Handler {
-	guarded := s.roleCheck(func(c *auth.Claims) bool { return c.Role == auth.Metrics || c.Role == auth.Admin }, auth.Metrics)(next)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.cfg.MetricsPublic {
-			next.ServeHTTP(w, r)
-			return
-		}
-		guarded.ServeHTTP(w, r)
-	})
+// metricsGuard guards /metrics: role metrics or admin, or anyone with MetricsPublic.
+func (s *Server) metricsGuard(next http.Handler) http.Handler {
+	if s.cfg.MetricsPublic {
+		return next
+	}
+	return s.authenticate(s.roleCheck(func(c *auth.Claims) bool {
+		return c.Role == auth.Metrics || c.Role == auth.Admin
+	}, auth.Metrics)(next))
 }
 
 // tokenCache remembers verified tokens until they expire, so an agent's token is checked

@@ -111,8 +111,8 @@ func (s *Server) routes() {
 	r.Handle("/health", s.handle(s.health)).Methods(http.MethodGet)
 	r.Handle("/ready", s.handle(s.ready)).Methods(http.MethodGet)
 	r.Handle("/api/v1/openapi.json", s.handle(s.openapi)).Methods(http.MethodGet)
-	r.Handle("/metrics", s.authenticate(s.requireMetrics(
-		promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{ErrorLog: slogPrinter{s.log}})))).Methods(http.MethodGet)
+	r.Handle("/metrics", s.metricsGuard(
+		promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{ErrorLog: slogPrinter{s.log}}))).Methods(http.MethodGet)
 
 	agent := r.PathPrefix("/api/v1/agent").Subrouter()
 	agent.Use(s.authenticate, s.requireExact(auth.Agent))

@@ -1,0 +1,214 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/centralhub/centralhub/pkg/auth"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func envOf(m map[string]string) env {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestConfigLayers(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "hub.yaml")
+	write := func(s string) {
+		if err := os.WriteFile(file, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		name    string
+		yaml    string
+		env     map[string]string
+		args    []string
+		check   func(Config) bool
+		wantErr string
+	}{
+		{name: "defaults", check: func(c Config) bool {
+			return c.Listen == ":7000" && c.DataDir == "./data" && c.Registry.StaleAfter == 3 &&
+				time.Duration(c.Registry.DeregisterAfter) == 10*time.Minute && c.Ingest.MaxBody == 1<<20 && c.Ingest.RatePerInstance == 20
+		}},
+		{name: "file", yaml: "listen: \":9000\"\nregistry: {stale_after: 5, deregister_after: 1h}\ningest: {max_body: 2MiB, rate_per_instance: 50}\n",
+			check: func(c Config) bool {
+				return c.Listen == ":9000" && c.Registry.StaleAfter == 5 && time.Duration(c.Registry.DeregisterAfter) == time.Hour &&
+					c.Ingest.MaxBody == 2<<20 && c.Ingest.RatePerInstance == 50
+			}},
+		{name: "env over file", yaml: "listen: \":9000\"\n", env: map[string]string{"HUB_LISTEN": ":9100"},
+			check: func(c Config) bool { return c.Listen == ":9100" }},
+		{name: "flag over env", yaml: "listen: \":9000\"\n", env: map[string]string{"HUB_LISTEN": ":9100"}, args: []string{"--listen", ":9200"},
+			check: func(c Config) bool { return c.Listen == ":9200" }},
+		{name: "flag only where given", yaml: "data_dir: /srv/hub\n", args: []string{"--listen", ":9200"},
+			check: func(c Config) bool { return c.DataDir == "/srv/hub" }},
+		{name: "unknown key names file and key", yaml: "listen: \":9000\"\nregistri: {}\n", wantErr: `hub.yaml: line 2: unknown key "registri"`},
+		{name: "bad duration names line", yaml: "registry: {deregister_after: soon}\n", wantErr: `line 1: "soon" is not a duration`},
+		{name: "bad size", yaml: "ingest: {max_body: lots}\n", wantErr: `"lots" is not a size`},
+		{name: "invalid value names key", yaml: "registry: {stale_after: 0}\n", wantErr: "registry.stale_after"},
+		{name: "bad listen", args: []string{"--listen", "nope"}, wantErr: "listen:"},
+		{name: "bad env bool", env: map[string]string{"HUB_METRICS_PUBLIC": "maybe"}, wantErr: "HUB_METRICS_PUBLIC"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			args := tc.args
+			if tc.yaml != "" {
+				write(tc.yaml)
+				args = append([]string{"--config", file}, args...)
+			}
+			cfg, _, err := parseServe(args, &bytes.Buffer{}, envOf(tc.env))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.check(cfg) {
+				t.Fatalf("config %+v", cfg)
+			}
+		})
+	}
+}
+
+func TestServeRefusesWeakSecrets(t *testing.T) {
+	for name, e := range map[string]map[string]string{
+		"missing": {},
+		"short":   {"HUB_JWT_SECRET": "too-short"},
+		"default": {"HUB_JWT_SECRET": "change-me-in-production"},
+		"file":    {"HUB_JWT_SECRET_FILE": writeTemp(t, "change-me-in-production\n")},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := Main(context.Background(), []string{"serve", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0"}, &out, &errb, envOf(e))
+			lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
+			if code == 0 || len(lines) != 1 || !strings.Contains(lines[0], "weak JWT secret") {
+				t.Fatalf("exit %d, stderr %q", code, errb.String())
+			}
+		})
+	}
+}
+
+func writeTemp(t *testing.T, s string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestTokenIssue(t *testing.T) {
+	secret := "k8Jq2Lm9Zx4Vb7Nc1Hy6Tr3We5Pa0SdFgQ"
+	e := envOf(map[string]string{"HUB_JWT_SECRET": secret})
+	var out, errb bytes.Buffer
+	if code := Main(context.Background(), []string{"token", "issue", "--role", "agent", "--subject", "a1", "--service", "orders", "--ttl", "2h"}, &out, &errb, e); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if strings.Count(out.String(), "\n") != 1 {
+		t.Fatalf("stdout must be one token line: %q", out.String())
+	}
+	keys, _ := auth.NewKeys([]byte(secret))
+	c, err := keys.Verify(strings.TrimSpace(out.String()))
+	if err != nil || c.Role != auth.Agent || c.Service != "orders" || c.Tenant != "default" || c.Subject != "a1" {
+		t.Fatalf("claims %+v err %v", c, err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"token", "issue", "--role", "root", "--subject", "x"}, "--role"},
+		{[]string{"token", "issue", "--role", "viewer"}, "--subject"},
+		{[]string{"token", "issue", "--role", "agent", "--subject", "x"}, "--service"},
+		{[]string{"token", "issue", "--role", "viewer", "--subject", "x", "--tenant", "*"}, `tenant "*"`},
+	} {
+		out.Reset()
+		errb.Reset()
+		if code := Main(context.Background(), tc.args, &out, &errb, e); code == 0 || !strings.Contains(errb.String(), tc.want) || out.Len() != 0 {
+			t.Fatalf("%v: exit %d stderr %q stdout %q", tc.args, code, errb.String(), out.String())
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the hub's goroutines to write while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func TestDevModeServeAndStop(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"serve", "--dev", "--data-dir", dir, "--listen", "127.0.0.1:0"}, &out, &errb, envOf(nil))
+	}()
+	var url, token string
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && token == "" {
+		for _, line := range strings.Split(out.String(), "\n") {
+			if v, ok := strings.CutPrefix(line, "dev mode: API on "); ok {
+				url = v
+			}
+			if v, ok := strings.CutPrefix(line, "dev mode: admin token (24h): "); ok {
+				token = v
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if token == "" {
+		cancel()
+		t.Fatalf("no dev token printed; stdout %q stderr %q", out.String(), errb.String())
+	}
+	fi, err := os.Stat(filepath.Join(dir, "dev-secret"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("dev secret: %v %v", fi, err)
+	}
+	if strings.Contains(errb.String(), token) {
+		t.Fatal("the admin token reached the log")
+	}
+	// token issue reads the dev secret
+	var tok bytes.Buffer
+	if code := Main(context.Background(), []string{"token", "issue", "--data-dir", dir, "--role", "viewer", "--subject", "v"}, &tok, &bytes.Buffer{}, envOf(nil)); code != 0 {
+		t.Fatal("token issue with the dev secret failed")
+	}
+	req, _ := http.NewRequest("GET", url+"/api/v1/dashboard/summary", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(tok.String()))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum map[string]any
+	_ = json.NewDecoder(res.Body).Decode(&sum)
+	res.Body.Close()
+	if res.StatusCode != 200 || sum["status"] != "unknown" {
+		t.Fatalf("summary: %d %v", res.StatusCode, sum)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errb.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("hub did not stop")
+	}
+}

@@ -1,0 +1,407 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/goleak"
+
+	"github.com/centralhub/centralhub/hub/internal/bolt"
+	"github.com/centralhub/centralhub/hub/internal/httpapi"
+	"github.com/centralhub/centralhub/hub/internal/registry"
+	"github.com/centralhub/centralhub/pkg/auth"
+	"github.com/centralhub/centralhub/pkg/protocol"
+	"github.com/centralhub/centralhub/pkg/status"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const secret = "0123456789abcdefghijklmnopqrstuvwxyzABCDEF"
+
+type env struct {
+	t    *testing.T
+	srv  *httptest.Server
+	keys *auth.Keys
+	reg  *registry.Registry
+	now  time.Time
+}
+
+func newEnv(t *testing.T, metricsPublic bool) *env {
+	t.Helper()
+	now := time.Now()
+	keys, err := auth.NewKeys([]byte(secret), auth.WithClock(func() time.Time { return now }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := bolt.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	reg, err := registry.New(context.Background(), registry.DefaultConfig(), st, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- reg.Run(ctx) }()
+	promReg := prometheus.NewRegistry()
+	promReg.MustRegister(registry.NewCollector(reg))
+	api, err := httpapi.New(httpapi.Config{Keys: keys, Registry: reg, Registerer: promReg, Gatherer: promReg,
+		Log: log, Version: "test", MetricsPublic: metricsPublic, MaxBody: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api)
+	t.Cleanup(func() {
+		srv.Close()
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+		_ = st.Close()
+	})
+	return &env{t: t, srv: srv, keys: keys, reg: reg, now: now}
+}
+
+func (e *env) token(role auth.Role, tenant, service string) string {
+	e.t.Helper()
+	tok, err := e.keys.Issue(auth.IssueRequest{Role: role, Subject: "t", Tenant: tenant, Service: service, TTL: time.Hour})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tok
+}
+
+type resp struct {
+	code   int
+	body   string
+	header http.Header
+}
+
+func (e *env) do(method, path, token string, body []byte) resp {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.srv.URL+path, bytes.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := e.srv.Client().Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return resp{res.StatusCode, string(b), res.Header}
+}
+
+var bootSeq struct {
+	sync.Mutex
+	seq uint64
+}
+
+func reportJSON(t *testing.T, tenant, service, instance string, st status.Check) []byte {
+	t.Helper()
+	bootSeq.Lock()
+	bootSeq.seq++
+	seq := bootSeq.seq
+	bootSeq.Unlock()
+	r := protocol.Report{Version: 1, Tenant: tenant, Service: service, Instance: instance, Boot: 1, Seq: seq,
+		Interval: protocol.Duration(10 * time.Second),
+		Checks:   []protocol.CheckResult{{Name: "web", Kind: "http", Status: st, Output: "HTTP 200"}}}
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// rawToken signs arbitrary claims and header fields, for the attack table.
+func rawToken(t *testing.T, method jwt.SigningMethod, key any, claims jwt.MapClaims) string {
+	t.Helper()
+	s, err := jwt.NewWithClaims(method, claims).SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+func TestJWTAttacks(t *testing.T) {
+	e := newEnv(t, false)
+	// tenant beta has a critical service; alpha must never see it
+	if r := e.do("POST", "/api/v1/agent/reports", e.token(auth.Agent, "beta", "billing"), reportJSON(t, "beta", "billing", "b1", status.Critical)); r.code != 200 {
+		t.Fatalf("seed report: %d %s", r.code, r.body)
+	}
+	before := e.do("GET", "/api/v1/dashboard/health", e.token(auth.Admin, "*", ""), nil).body
+
+	now := e.now
+	good := jwt.MapClaims{"sub": "x", "role": "viewer", "tenant": "default", "iss": "centralhub", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+	with := func(k string, v any) jwt.MapClaims {
+		c := jwt.MapClaims{}
+		for kk, vv := range good {
+			c[kk] = vv
+		}
+		if v == nil {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+		return c
+	}
+	claimsJSON, _ := json.Marshal(good)
+	cases := []struct {
+		name   string
+		method string
+		path   string
+		token  string
+		body   []byte
+		want   int
+	}{
+		{"no token", "GET", "/api/v1/dashboard/summary", "", nil, 401},
+		{"garbage", "GET", "/api/v1/dashboard/summary", "not.a.jwt", nil, 401},
+		{"alg none", "GET", "/api/v1/dashboard/summary", b64(`{"alg":"none","typ":"JWT"}`) + "." + b64(string(claimsJSON)) + ".", nil, 401},
+		{"HS512 with the right secret", "GET", "/api/v1/dashboard/summary", rawToken(t, jwt.SigningMethodHS512, []byte(secret), good), nil, 401},
+		{"HS256 with another secret", "GET", "/api/v1/dashboard/summary", rawToken(t, jwt.SigningMethodHS256, []byte("another-secret-another-secret-another"), good), nil, 401},
+		{"expired", "GET", "/api/v1/dashboard/summary", rawToken(t, jwt.SigningMethodHS256, []byte(secret), with("exp", now.Add(-time.Hour).Unix())), nil, 401},
+		{"not yet valid", "GET", "/api/v1/dashboard/summary", rawToken(t, jwt.SigningMethodHS256, []byte(secret), with("nbf", now.Add(time.Hour).Unix())), nil, 401},
+		{"wrong issuer", "GET", "/api/v1/dashboard/summary", rawToken(t, jwt.SigningMethodHS256, []byte(secret), with("iss", "someone-else")), nil, 401},
+		{"missing exp", "GET", "/api/v1/dashboard/summary", rawToken(t, jwt.SigningMethodHS256, []byte(secret), with("exp", nil)), nil, 401},
+		{"unknown role", "GET", "/api/v1/dashboard/summary", rawToken(t, jwt.SigningMethodHS256, []byte(secret), with("role", "root")), nil, 401},
+		{"basic auth scheme", "GET", "/api/v1/dashboard/summary", "", nil, 401},
+		{"agent reads dashboard", "GET", "/api/v1/dashboard/summary", e.token(auth.Agent, "default", "orders"), nil, 403},
+		{"metrics role reads dashboard", "GET", "/api/v1/dashboard/health", e.token(auth.Metrics, "default", ""), nil, 403},
+		{"viewer scrapes metrics", "GET", "/metrics", e.token(auth.Viewer, "default", ""), nil, 403},
+		{"viewer posts a report", "POST", "/api/v1/agent/reports", e.token(auth.Viewer, "beta", ""), reportJSON(t, "beta", "billing", "b1", status.Passing), 403},
+		{"admin posts a report", "POST", "/api/v1/agent/reports", e.token(auth.Admin, "*", ""), reportJSON(t, "beta", "billing", "b1", status.Passing), 403},
+		{"agent posts another service's report", "POST", "/api/v1/agent/reports", e.token(auth.Agent, "beta", "orders"), reportJSON(t, "beta", "billing", "b1", status.Passing), 403},
+		{"agent posts another tenant's report", "POST", "/api/v1/agent/reports", e.token(auth.Agent, "alpha", "billing"), reportJSON(t, "beta", "billing", "b1", status.Passing), 403},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.do(tc.method, tc.path, tc.token, tc.body)
+			if tc.name == "basic auth scheme" {
+				req, _ := http.NewRequest("GET", e.srv.URL+tc.path, nil)
+				req.SetBasicAuth("admin", "admin")
+				res, err := e.srv.Client().Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res.Body.Close()
+				r = resp{code: res.StatusCode, header: res.Header}
+			}
+			if r.code != tc.want {
+				t.Fatalf("status %d, want %d (%s)", r.code, tc.want, r.body)
+			}
+			if tc.want == 401 && !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {
+				t.Fatalf("401 without WWW-Authenticate: Bearer")
+			}
+			if tc.body == nil || tc.want == 401 {
+				var eb struct{ Error string }
+				if r.body != "" && (json.Unmarshal([]byte(r.body), &eb) != nil || eb.Error == "") {
+					t.Fatalf("error body is not {\"error\": ...}: %s", r.body)
+				}
+			}
+		})
+	}
+	if after := e.do("GET", "/api/v1/dashboard/health", e.token(auth.Admin, "*", ""), nil).body; after != before {
+		t.Fatalf("refused requests changed the registry:\nbefore %s\nafter  %s", before, after)
+	}
+
+	t.Run("viewer of alpha sees nothing of beta", func(t *testing.T) {
+		tok := e.token(auth.Viewer, "alpha", "")
+		for _, path := range []string{"/api/v1/dashboard/health", "/api/v1/dashboard/summary", "/api/v1/dashboard/health?service=billing"} {
+			r := e.do("GET", path, tok, nil)
+			if r.code != 200 || strings.Contains(r.body, "billing") || strings.Contains(r.body, "beta") ||
+				strings.Contains(r.body, `"status":"unhealthy"`) || strings.Contains(r.body, `"unhealthy":1`) {
+				t.Fatalf("%s: %d %s", path, r.code, r.body)
+			}
+		}
+		if r := e.do("GET", "/api/v1/dashboard/summary", e.token(auth.Viewer, "beta", ""), nil); !strings.Contains(r.body, "billing") {
+			t.Fatalf("beta's own viewer must see billing: %s", r.body)
+		}
+	})
+}
+
+func TestIngestRejects(t *testing.T) {
+	e := newEnv(t, false)
+	tok := e.token(auth.Agent, "default", "orders")
+	good := reportJSON(t, "default", "orders", "o1", status.Passing)
+	if r := e.do("POST", "/api/v1/agent/reports", tok, good); r.code != 200 || !strings.Contains(r.body, `"outcome":"stored"`) {
+		t.Fatalf("good report: %d %s", r.code, r.body)
+	}
+	before := e.do("GET", "/api/v1/dashboard/health", e.token(auth.Viewer, "default", ""), nil).body
+
+	mutate := func(f func(m map[string]any)) []byte {
+		var m map[string]any
+		_ = json.Unmarshal(reportJSON(t, "default", "orders", "o1", status.Critical), &m)
+		f(m)
+		b, _ := json.Marshal(m)
+		return b
+	}
+	cases := []struct {
+		name string
+		body []byte
+		code int
+		want string
+	}{
+		{"too large", []byte(`{"version":1,"meta":{"x":"` + strings.Repeat("a", 70<<10) + `"}}`), 413, "larger than the limit of 64 KiB"},
+		{"not json", []byte(`{"version":`), 400, "decode report"},
+		{"empty", nil, 400, "empty body"},
+		{"future version", mutate(func(m map[string]any) { m["version"] = 2 }), 400, "unsupported report version"},
+		{"bad check status", mutate(func(m map[string]any) { m["checks"].([]any)[0].(map[string]any)["status"] = "fine" }), 400, "checks[0].status"},
+		{"no instance", mutate(func(m map[string]any) { delete(m, "instance") }), 400, "instance: must not be empty"},
+		{"seq as string", mutate(func(m map[string]any) { m["seq"] = "7" }), 400, "seq"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.do("POST", "/api/v1/agent/reports", tok, tc.body)
+			if r.code != tc.code || !strings.Contains(r.body, tc.want) {
+				t.Fatalf("got %d %s, want %d containing %q", r.code, r.body, tc.code, tc.want)
+			}
+		})
+	}
+	if after := e.do("GET", "/api/v1/dashboard/health", e.token(auth.Viewer, "default", ""), nil).body; after != before {
+		t.Fatalf("rejected reports changed the registry:\nbefore %s\nafter  %s", before, after)
+	}
+}
+
+func TestRateLimited(t *testing.T) {
+	e := newEnv(t, false)
+	tok := e.token(auth.Agent, "default", "orders")
+	var last resp
+	for range 25 { // the default is 20/s with a burst of 20, and the clock is frozen
+		last = e.do("POST", "/api/v1/agent/reports", tok, reportJSON(t, "default", "orders", "o1", status.Passing))
+	}
+	if last.code != 429 || last.header.Get("Retry-After") == "" {
+		t.Fatalf("26th report in a frozen second: %d %s", last.code, last.body)
+	}
+}
+
+func TestMetricsRoute(t *testing.T) {
+	e := newEnv(t, false)
+	e.do("POST", "/api/v1/agent/reports", e.token(auth.Agent, "default", "orders"), reportJSON(t, "default", "orders", "o1", status.Passing))
+	for _, role := range []auth.Role{auth.Metrics, auth.Admin} {
+		tenant := "default"
+		if role == auth.Admin {
+			tenant = "*"
+		}
+		r := e.do("GET", "/metrics", e.token(role, tenant, ""), nil)
+		for _, want := range []string{
+			`centralhub_service_status{service="orders",status="healthy",tenant="default"} 1`,
+			`centralhub_instances{status="passing"} 1`,
+			`centralhub_ingest_reports_total{outcome="stored"} 1`,
+			`centralhub_http_requests_total{code="200",method="POST",route="/api/v1/agent/reports"} 1`,
+		} {
+			if !strings.Contains(r.body, want) {
+				t.Fatalf("%s scrape lacks %q:\n%s", role, want, r.body)
+			}
+		}
+	}
+	if r := e.do("GET", "/metrics", "", nil); r.code != 401 {
+		t.Fatalf("anonymous scrape: %d", r.code)
+	}
+	pub := newEnv(t, true)
+	if r := pub.do("GET", "/metrics", "", nil); r.code != 200 {
+		t.Fatalf("--metrics-public scrape: %d", r.code)
+	}
+}
+
+func TestPublicRoutesShowNoInternals(t *testing.T) {
+	e := newEnv(t, false)
+	for _, path := range []string{"/health", "/ready"} {
+		r := e.do("GET", path, "", nil)
+		var m map[string]any
+		if err := json.Unmarshal([]byte(r.body), &m); err != nil || r.code != 200 {
+			t.Fatalf("%s: %d %s", path, r.code, r.body)
+		}
+		for k := range m {
+			if k != "status" && k != "version" {
+				t.Fatalf("%s shows %q", path, k)
+			}
+		}
+	}
+}
+
+// TestOpenAPIListsEveryRoute keeps the served OpenAPI document and the router in step.
+func TestOpenAPIListsEveryRoute(t *testing.T) {
+	e := newEnv(t, false)
+	r := e.do("GET", "/api/v1/openapi.json", "", nil)
+	var doc struct {
+		Paths map[string]map[string]any `json:"paths"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &doc); err != nil {
+		t.Fatal(err)
+	}
+	api, err := httpapi.New(httpapi.Config{Keys: e.keys, Registry: e.reg, Registerer: prometheus.NewRegistry(), Gatherer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	routed := map[string]bool{}
+	err = api.Router().Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+		tpl, err := route.GetPathTemplate()
+		if err != nil {
+			return nil
+		}
+		methods, err := route.GetMethods()
+		if err != nil {
+			return nil // a subrouter prefix
+		}
+		for _, m := range methods {
+			key := strings.ToLower(m) + " " + tpl
+			routed[key] = true
+			if _, ok := doc.Paths[tpl][strings.ToLower(m)]; !ok {
+				t.Errorf("route %s %s is not in openapi.json", m, tpl)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, ops := range doc.Paths {
+		for m := range ops {
+			if !routed[m+" "+path] {
+				t.Errorf("openapi.json lists %s %s, which is not routed", m, path)
+			}
+		}
+	}
+	if len(routed) < 8 {
+		t.Fatalf("walked only %d routes", len(routed))
+	}
+}
+
+func TestHealthQueryValidation(t *testing.T) {
+	e := newEnv(t, false)
+	tok := e.token(auth.Viewer, "default", "")
+	for _, q := range []string{"limit=-1", "limit=abc", "offset=x", "service=bad%20name"} {
+		if r := e.do("GET", "/api/v1/dashboard/health?"+q, tok, nil); r.code != 400 || !strings.Contains(r.body, `"error"`) {
+			t.Fatalf("%s: %d %s", q, r.code, r.body)
+		}
+	}
+	for i := range 3 {
+		e.do("POST", "/api/v1/agent/reports", e.token(auth.Agent, "default", fmt.Sprintf("s%d", i)), reportJSON(t, "default", fmt.Sprintf("s%d", i), "i", status.Passing))
+	}
+	r := e.do("GET", "/api/v1/dashboard/health?limit=1&offset=2", tok, nil)
+	var h registry.Health
+	if err := json.Unmarshal([]byte(r.body), &h); err != nil || h.Total != 3 || len(h.Services) != 1 || h.Services[0].Name != "s2" {
+		t.Fatalf("page: %s", r.body)
+	}
+}
