@@ -53,8 +53,7 @@ func (s *Server) ingestReport(r *http.Request) (ingestAnswer, error) {
 	if _, err := buf.ReadFrom(http.MaxBytesReader(nil, r.Body, s.cfg.MaxBody)); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return ingestAnswer{}, s.reject(rejectTooLarge, &Error{Status: http.StatusRequestEntityTooLarge, Message:
-				"report body is larger than the limit of " + formatBytes(s.cfg.MaxBody)})
+			return ingestAnswer{}, s.reject(rejectTooLarge, &Error{Status: http.StatusRequestEntityTooLarge, Message: "report body is larger than the limit of " + formatBytes(s.cfg.MaxBody)})
 		}
 		return ingestAnswer{}, s.reject(rejectMalformed, badRequest("read report body: %v", err))
 	}
