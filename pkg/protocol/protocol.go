@@ -18,6 +18,9 @@ import (
 // Version is the report protocol version this code writes and understands.
 const Version = 1
 
+// ReportPath is the hub route agents POST reports to.
+const ReportPath = "/api/v1/agent/reports"
+
 // Limits on a report, enforced by Validate. Agents truncate to them before sending.
 const (
 	MaxChecks     = 256  // checks in one report
@@ -99,7 +102,7 @@ type CheckResult struct {
 	Status    status.Check `json:"status"`
 	Output    string       `json:"output"`
 	LatencyMS float64      `json:"latency_ms"`
-	CheckedAt time.Time    `json:"checked_at"`
+	CheckedAt time.Time    `json:"checked_at,omitzero"` // absent until the check has run
 	Component string       `json:"component,omitempty"`
 	Critical  bool         `json:"critical,omitempty"`
 	Runbook   string       `json:"runbook,omitempty"`

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -116,7 +117,7 @@ func (s *Server) routes() {
 
 	agent := r.PathPrefix("/api/v1/agent").Subrouter()
 	agent.Use(s.authenticate, s.requireExact(auth.Agent))
-	agent.Handle("/reports", s.handle(s.postReport)).Methods(http.MethodPost)
+	agent.Handle(strings.TrimPrefix(protocol.ReportPath, "/api/v1/agent"), s.handle(s.postReport)).Methods(http.MethodPost)
 
 	dash := r.PathPrefix("/api/v1/dashboard").Subrouter()
 	dash.Use(s.authenticate, s.require(auth.Viewer))

@@ -1,0 +1,46 @@
+// Package check runs the agent's health checks: one type per check kind (http, tcp, exec, ttl)
+// behind the small Prober interface, and a Runner that schedules each check in its own goroutine,
+// bounds every run by its timeout, caps its output, damps flapping with rise/fall, and signals
+// status changes without ever blocking on the network.
+package check
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/centralhub/centralhub/agent/internal/config"
+	"github.com/centralhub/centralhub/pkg/status"
+)
+
+// Prober runs one probe of a scheduled check. Probe must return soon after ctx ends (the runner
+// bounds ctx by the check's timeout); its Output need not be capped, the runner caps it.
+type Prober interface {
+	Probe(ctx context.Context) Result
+}
+
+// Result is the raw outcome of one probe or one TTL update, before flap damping.
+type Result struct {
+	Status status.Check
+	Output string
+}
+
+// Errors of Runner.UpdateTTL.
+var (
+	ErrUnknownCheck = errors.New("no such check")
+	ErrNotTTL       = errors.New("not a ttl check")
+)
+
+// newProber builds the prober of a scheduled check kind. TTL checks have none: the runner drives
+// them from updates.
+func newProber(c *config.Check, userAgent string) (Prober, error) {
+	switch {
+	case c.HTTP != nil:
+		return NewHTTP(c.HTTP, userAgent)
+	case c.TCP != nil:
+		return NewTCP(c.TCP), nil
+	case c.Exec != nil:
+		return NewExec(c.Exec), nil
+	}
+	return nil, fmt.Errorf("check %q: no scheduled kind", c.Name)
+}

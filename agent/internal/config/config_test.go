@@ -1,0 +1,407 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+const minimal = `
+service: orders
+hub:
+  url: http://127.0.0.1:7000
+  token_file: /run/secrets/agent-token
+`
+
+func env(kv ...string) func(string) (string, bool) {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestParse(t *testing.T) {
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		yaml    string
+		env     func(string) (string, bool)
+		wantErr string // substring of the error; "" means success
+		check   func(t *testing.T, c *Config)
+	}{
+		{
+			name: "defaults applied",
+			yaml: minimal + `
+checks:
+  - name: web
+    http: {url: "http://127.0.0.1:8080/healthz"}
+  - name: alive
+    ttl: {ttl: 30s}
+`,
+			check: func(t *testing.T, c *Config) {
+				if c.Instance != host || c.Tenant != "default" || c.Interval != 10*time.Second ||
+					c.Listen != "127.0.0.1:7001" || c.MetricsListen != "" {
+					t.Errorf("agent defaults: instance=%q tenant=%q interval=%v listen=%q metrics_listen=%q",
+						c.Instance, c.Tenant, c.Interval, c.Listen, c.MetricsListen)
+				}
+				web := c.Checks[0]
+				if web.Interval != 10*time.Second || web.Timeout != 5*time.Second || web.Rise != 1 || web.Fall != 1 {
+					t.Errorf("check defaults: %+v", web)
+				}
+				if web.HTTP.Method != "GET" || web.HTTP.ExpectStatus != "200-299" {
+					t.Errorf("http defaults: %+v", web.HTTP)
+				}
+				if web.Kind() != "http" || c.Checks[1].Kind() != "ttl" {
+					t.Errorf("kinds: %q %q", web.Kind(), c.Checks[1].Kind())
+				}
+			},
+		},
+		{
+			name: "design example parses",
+			yaml: `
+service: orders
+instance: orders-1
+tenant: default
+address: 127.0.0.1:8080
+interval: 10s
+listen: 127.0.0.1:7001
+metrics_listen: ""
+runbook: https://wiki.example/orders
+tags: [eu, blue]
+meta: {team: payments}
+hub:
+  url: http://127.0.0.1:7000
+  urls: [http://127.0.0.1:7100]
+  token_file: /run/secrets/agent-token
+depends_on: [payments]
+checks:
+  - name: web
+    http: {url: "http://127.0.0.1:8080/healthz", expect_status: "200-299"}
+    interval: 5s
+    timeout: 2s
+    rise: 2
+    fall: 2
+  - name: db
+    tcp: {address: "127.0.0.1:5432"}
+    component: postgres-main
+    critical: true
+    runbook: https://wiki.example/postgres
+  - name: script
+    exec: {command: ["/usr/local/bin/check-queue", "--max", "100"]}
+  - name: alive
+    ttl: {ttl: 30s}
+`,
+			check: func(t *testing.T, c *Config) {
+				if c.Instance != "orders-1" || len(c.Checks) != 4 || c.Checks[0].Rise != 2 || c.Checks[0].Timeout != 2*time.Second {
+					t.Errorf("parsed: %+v", c)
+				}
+				if !c.Checks[1].Critical || c.Checks[1].Component != "postgres-main" {
+					t.Errorf("db check: %+v", c.Checks[1])
+				}
+				want := []string{"http://127.0.0.1:7000", "http://127.0.0.1:7100"}
+				if got := c.Hub.ReportURLs(); !reflect.DeepEqual(got, want) {
+					t.Errorf("ReportURLs = %v, want %v", got, want)
+				}
+				if c.Checks[3].TTL.TTL != 30*time.Second {
+					t.Errorf("ttl = %v", c.Checks[3].TTL.TTL)
+				}
+			},
+		},
+		{
+			name:    "unknown top-level key names file, line and key",
+			yaml:    minimal + "intervl: 5s\n",
+			wantErr: `agent.yaml: line 6: unknown key "intervl"`,
+		},
+		{
+			name:    "unknown nested key",
+			yaml:    minimal + "checks:\n  - name: web\n    http: {url: \"http://x:1/\", expect: \"200\"}\n",
+			wantErr: `agent.yaml: line 8: unknown key "expect"`,
+		},
+		{
+			name:    "gossip is not accepted yet",
+			yaml:    minimal + "gossip: {bind: 0.0.0.0:7946}\n",
+			wantErr: `unknown key "gossip"`,
+		},
+		{
+			name:    "config_checks are not accepted yet",
+			yaml:    minimal + "config_checks: []\n",
+			wantErr: `unknown key "config_checks"`,
+		},
+		{
+			name:    "missing service",
+			yaml:    "hub: {url: http://h:7000, token_file: /t}\n",
+			wantErr: "agent.yaml: service: required",
+		},
+		{
+			name:    "empty file",
+			yaml:    "",
+			wantErr: "agent.yaml: service: required",
+		},
+		{
+			name:    "bad service name",
+			yaml:    strings.Replace(minimal, "orders", "or ders", 1),
+			wantErr: "service: must be letters",
+		},
+		{
+			name:    "integer duration is an error",
+			yaml:    minimal + "interval: 10\n",
+			wantErr: "agent.yaml: line 6: cannot unmarshal",
+		},
+		{
+			name:    "report interval below protocol minimum",
+			yaml:    minimal + "interval: 500ms\n",
+			wantErr: "interval: must be between 1s and 24h0m0s",
+		},
+		{
+			name:    "bad expect_status",
+			yaml:    minimal + "checks:\n  - name: a\n    tcp: {address: \"h:1\"}\n  - name: b\n    http: {url: \"http://h/\", expect_status: \"200-2x9\"}\n",
+			wantErr: `checks[1].http.expect_status: "200-2x9": "2x9" is not a status code`,
+		},
+		{
+			name:    "backwards expect_status",
+			yaml:    minimal + "checks:\n  - name: b\n    http: {url: \"http://h/\", expect_status: \"299-200\"}\n",
+			wantErr: `checks[0].http.expect_status: "299-200": range runs backwards`,
+		},
+		{
+			name:    "two kinds in one check",
+			yaml:    minimal + "checks:\n  - name: a\n    http: {url: \"http://h/\"}\n    tcp: {address: \"h:1\"}\n",
+			wantErr: "checks[0]: has http and tcp; a check has exactly one kind",
+		},
+		{
+			name:    "no kind",
+			yaml:    minimal + "checks:\n  - name: a\n    interval: 5s\n",
+			wantErr: "checks[0]: needs one kind",
+		},
+		{
+			name:    "duplicate check names",
+			yaml:    minimal + "checks:\n  - name: a\n    tcp: {address: \"h:1\"}\n  - name: a\n    tcp: {address: \"h:2\"}\n",
+			wantErr: `checks[1].name: "a" is already the name of checks[0]`,
+		},
+		{
+			name:    "bad check name",
+			yaml:    minimal + "checks:\n  - name: -a\n    tcp: {address: \"h:1\"}\n",
+			wantErr: "checks[0].name: must be letters",
+		},
+		{
+			name:    "http url scheme",
+			yaml:    minimal + "checks:\n  - name: a\n  - name: b\n    http: {url: \"ftp://h/\"}\n",
+			wantErr: "checks[0]: needs one kind",
+		},
+		{
+			name:    "http url scheme named",
+			yaml:    minimal + "checks:\n  - name: a\n    tcp: {address: \"h:1\"}\n  - name: b\n    tcp: {address: \"h:1\"}\n  - name: c\n    http: {url: \"ftp://h/\"}\n",
+			wantErr: `checks[2].http.url: "ftp://h/": scheme must be http or https`,
+		},
+		{
+			name:    "tcp address without port",
+			yaml:    minimal + "checks:\n  - name: a\n    tcp: {address: \"localhost\"}\n",
+			wantErr: "checks[0].tcp.address",
+		},
+		{
+			name:    "empty exec command",
+			yaml:    minimal + "checks:\n  - name: a\n    exec: {command: []}\n",
+			wantErr: "checks[0].exec.command",
+		},
+		{
+			name:    "ttl must be positive",
+			yaml:    minimal + "checks:\n  - name: a\n    ttl: {}\n",
+			wantErr: "checks[0].ttl.ttl: must be greater than 0",
+		},
+		{
+			name:    "ttl rejects rise",
+			yaml:    minimal + "checks:\n  - name: a\n    rise: 3\n    ttl: {ttl: 5s}\n",
+			wantErr: "checks[0]: rise and fall do not apply",
+		},
+		{
+			name:    "negative timeout",
+			yaml:    minimal + "checks:\n  - name: a\n    timeout: -1s\n    tcp: {address: \"h:1\"}\n",
+			wantErr: "checks[0].timeout: must be greater than 0",
+		},
+		{
+			name:    "negative fall",
+			yaml:    minimal + "checks:\n  - name: a\n    fall: -1\n    tcp: {address: \"h:1\"}\n",
+			wantErr: "checks[0].fall: must be at least 1",
+		},
+		{
+			name: "timeout capped at interval",
+			yaml: minimal + "checks:\n  - name: a\n    interval: 1s\n    tcp: {address: \"h:1\"}\n",
+			check: func(t *testing.T, c *Config) {
+				if c.Checks[0].Timeout != time.Second {
+					t.Errorf("timeout = %v, want 1s", c.Checks[0].Timeout)
+				}
+			},
+		},
+		{
+			name:    "check interval too short",
+			yaml:    minimal + "checks:\n  - name: a\n    interval: 1ms\n    tcp: {address: \"h:1\"}\n",
+			wantErr: "checks[0].interval: must be at least 100ms",
+		},
+		{
+			name:    "bad component name via protocol limits",
+			yaml:    minimal + "checks:\n  - name: a\n    component: \"bad name\"\n    tcp: {address: \"h:1\"}\n",
+			wantErr: "checks[0].component: must be letters",
+		},
+		{
+			name:    "bad depends_on via protocol limits",
+			yaml:    minimal + "depends_on: [payments, \"\"]\n",
+			wantErr: "depends_on[1]: must not be empty",
+		},
+		{
+			name:    "hub url must be http or https",
+			yaml:    "service: s\nhub: {url: \"tcp://h:7000\", token_file: /t}\n",
+			wantErr: `hub.url: "tcp://h:7000": scheme must be http or https`,
+		},
+		{
+			name:    "hub urls checked too",
+			yaml:    minimal + "  urls: [\"http://ok:1\", \"h:7000\"]\n",
+			wantErr: "hub.urls[1]",
+		},
+		{
+			name:    "duplicate hub url",
+			yaml:    minimal + "  urls: [\"http://127.0.0.1:7000/\"]\n",
+			wantErr: "hub.urls[0]: same as hub.url",
+		},
+		{
+			name:    "hub url required",
+			yaml:    "service: s\nhub: {token_file: /t}\n",
+			wantErr: "hub.url: required (or set AGENT_HUB_URL)",
+		},
+		{
+			name:    "token required",
+			yaml:    "service: s\nhub: {url: \"http://h:7000\"}\n",
+			wantErr: "hub.token_file: required (or set AGENT_TOKEN)",
+		},
+		{
+			name: "env overrides hub url and gives the token",
+			yaml: "service: s\nhub: {url: \"http://file:7000\"}\n",
+			env:  env("AGENT_HUB_URL", "https://env:7443", "AGENT_TOKEN", " secret\n"),
+			check: func(t *testing.T, c *Config) {
+				if c.Hub.URL != "https://env:7443" || c.Hub.Token != "secret" {
+					t.Errorf("hub = %+v", c.Hub)
+				}
+			},
+		},
+		{
+			name: "env hub url fills a missing one",
+			yaml: "service: s\nhub: {token_file: /t}\n",
+			env:  env("AGENT_HUB_URL", "http://env:7000"),
+			check: func(t *testing.T, c *Config) {
+				if c.Hub.URL != "http://env:7000" {
+					t.Errorf("hub.url = %q", c.Hub.URL)
+				}
+			},
+		},
+		{
+			name:    "env hub url is validated",
+			yaml:    minimal,
+			env:     env("AGENT_HUB_URL", "file:///etc/passwd"),
+			wantErr: "hub.url:",
+		},
+		{
+			name:    "metrics_listen must differ from listen",
+			yaml:    minimal + "metrics_listen: 127.0.0.1:7001\n",
+			wantErr: "metrics_listen: must differ",
+		},
+		{
+			name:    "two documents",
+			yaml:    minimal + "---\nservice: x\n",
+			wantErr: "agent.yaml: more than one YAML document",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := tt.env
+			if e == nil {
+				e = env()
+			}
+			cfg, err := Parse("agent.yaml", []byte(tt.yaml), e)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if tt.check != nil {
+				tt.check(t, cfg)
+			}
+		})
+	}
+}
+
+func TestValidateReturnsFieldError(t *testing.T) {
+	cfg, err := Parse("a.yaml", []byte(minimal), env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Checks = []Check{{Name: "x", Interval: time.Second, Timeout: time.Second, Rise: 1, Fall: 1,
+		HTTP: &HTTPCheck{URL: "http://h/", Method: "GET", ExpectStatus: "abc"}}}
+	var fe *FieldError
+	if err := cfg.Validate(); !errors.As(err, &fe) || fe.Field != "checks[0].http.expect_status" {
+		t.Fatalf("Validate = %v, want a FieldError for checks[0].http.expect_status", err)
+	}
+}
+
+func TestLoadNamesFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agent.yaml")
+	if err := os.WriteFile(path, []byte(minimal+"bogus: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path, env())
+	if err == nil || !strings.Contains(err.Error(), path+`: line 6: unknown key "bogus"`) {
+		t.Fatalf("Load = %v, want the path, line and key", err)
+	}
+	if _, err := Load(filepath.Join(t.TempDir(), "missing.yaml"), env()); err == nil || !strings.Contains(err.Error(), "missing.yaml") {
+		t.Fatalf("Load of a missing file = %v, want an error naming it", err)
+	}
+}
+
+func TestParseStatusRanges(t *testing.T) {
+	tests := []struct {
+		in      string
+		in200   bool
+		in204   bool
+		in301   bool
+		in500   bool
+		wantErr bool
+	}{
+		{in: "200-299", in200: true, in204: true},
+		{in: "200", in200: true},
+		{in: "200,204,300-399", in200: true, in204: true, in301: true},
+		{in: " 500 , 200 ", in200: true, in500: true},
+		{in: "", wantErr: true},
+		{in: "abc", wantErr: true},
+		{in: "99", wantErr: true},
+		{in: "600", wantErr: true},
+		{in: "200-", wantErr: true},
+		{in: "200,,204", wantErr: true},
+	}
+	for _, tt := range tests {
+		r, err := ParseStatusRanges(tt.in)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("ParseStatusRanges(%q) err = %v, wantErr %v", tt.in, err, tt.wantErr)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		for code, want := range map[int]bool{200: tt.in200, 204: tt.in204, 301: tt.in301, 500: tt.in500} {
+			if r.Contains(code) != want {
+				t.Errorf("ParseStatusRanges(%q).Contains(%d) = %v, want %v", tt.in, code, !want, want)
+			}
+		}
+	}
+	if got := (StatusRanges{{200, 204}, {301, 301}}).String(); got != "200-204,301" {
+		t.Errorf("String = %q", got)
+	}
+}

@@ -1,0 +1,304 @@
+// Command demo runs a small Central Hub on this machine: a hub in dev mode, built-in stand-in
+// services that can be broken and healed over HTTP, and an agent beside each, then prints the
+// dashboard URL and an admin token. `make demo` runs it; Ctrl-C stops everything it started.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout)
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// standIn is a demo service: an HTTP server whose /healthz answers 200 until /break.
+type standIn struct {
+	name   string
+	broken atomic.Bool
+	ln     net.Listener
+	srv    *http.Server
+}
+
+func newStandIn(name string) (*standIn, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen for %s: %w", name, err)
+	}
+	s := &standIn{name: name, ln: ln}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if s.broken.Load() {
+			http.Error(w, name+" is broken (demo)", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintf(w, "%s ok\n", name)
+	})
+	mux.HandleFunc("POST /break", func(w http.ResponseWriter, _ *http.Request) {
+		s.broken.Store(true)
+		fmt.Fprintf(w, "%s broken\n", name)
+	})
+	mux.HandleFunc("POST /heal", func(w http.ResponseWriter, _ *http.Request) {
+		s.broken.Store(false)
+		fmt.Fprintf(w, "%s healed\n", name)
+	})
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = s.srv.Serve(ln) }()
+	return s, nil
+}
+
+func (s *standIn) url() string { return "http://" + s.ln.Addr().String() }
+
+// component is infrastructure the demo probes: the real server when one answers on its usual
+// port, otherwise a local stand-in listener.
+type component struct {
+	name, addr string
+	standIn    bool
+	ln         net.Listener
+}
+
+func probeOrStandIn(name, addr string) (*component, error) {
+	if c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond); err == nil {
+		_ = c.Close()
+		return &component{name: name, addr: addr}, nil
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("stand-in for %s: %w", name, err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	}()
+	return &component{name: name, addr: ln.Addr().String(), standIn: true, ln: ln}, nil
+}
+
+// service is one demo service: what it needs and which components it probes.
+type service struct {
+	name       string
+	dependsOn  []string
+	components []string
+}
+
+// topology is the foundation slice of the demo's trading platform; later issues add the rest.
+var topology = []service{
+	{name: "api-gateway", dependsOn: []string{"auth-service", "trading-signal"}},
+	{name: "auth-service", dependsOn: []string{"postgres"}, components: []string{"postgres"}},
+	{name: "trading-signal", dependsOn: []string{"nats"}, components: []string{"nats"}},
+}
+
+var componentAddrs = map[string]string{"postgres": "127.0.0.1:5432", "nats": "127.0.0.1:4222"}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	bin := fs.String("bin", "bin", "directory holding the hub and agent binaries")
+	dir := fs.String("dir", ".demo", "working directory for the hub's data, agent configs and logs (wiped at start)")
+	listen := fs.String("listen", "127.0.0.1:7000", "where the hub listens")
+	duration := fs.Duration("duration", 0, "stop after this long (0: run until Ctrl-C)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *duration)
+		defer cancel()
+	}
+	if err := os.RemoveAll(*dir); err != nil {
+		return fmt.Errorf("clean %s: %w", *dir, err)
+	}
+	for _, d := range []string{"data", "agents", "logs"} {
+		if err := os.MkdirAll(filepath.Join(*dir, d), 0o700); err != nil {
+			return fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+	hubBin, agentBin := filepath.Join(*bin, "hub"), filepath.Join(*bin, "agent")
+	var procs []*exec.Cmd
+	defer func() { stopAll(procs) }()
+
+	hubCmd, hubURL, adminToken, err := startHub(ctx, hubBin, *dir, *listen)
+	if err != nil {
+		return err
+	}
+	procs = append(procs, hubCmd)
+
+	comps := map[string]*component{}
+	for name, addr := range componentAddrs {
+		c, err := probeOrStandIn(name, addr)
+		if err != nil {
+			return err
+		}
+		if c.ln != nil {
+			defer c.ln.Close()
+		}
+		comps[name] = c
+	}
+	var standIns []*standIn
+	for _, svc := range topology {
+		s, err := newStandIn(svc.name)
+		if err != nil {
+			return err
+		}
+		defer s.srv.Close()
+		standIns = append(standIns, s)
+		cmd, err := startAgent(ctx, agentBin, hubBin, *dir, hubURL, svc, s, comps)
+		if err != nil {
+			return err
+		}
+		procs = append(procs, cmd)
+	}
+
+	fmt.Fprintf(stdout, "\nCentral Hub demo is running.\n\n  Dashboard API: %s/api/v1/dashboard/health\n  Admin token:   %s\n\n", hubURL, adminToken)
+	fmt.Fprintf(stdout, "  Try:  curl -s -H \"Authorization: Bearer $TOKEN\" %s/api/v1/dashboard/summary\n\n", hubURL)
+	fmt.Fprintln(stdout, "  Services (break and heal them to watch the hub react):")
+	for _, s := range standIns {
+		fmt.Fprintf(stdout, "    %-15s curl -XPOST %s/break   |   curl -XPOST %s/heal\n", s.name, s.url(), s.url())
+	}
+	fmt.Fprintln(stdout, "\n  Components:")
+	for _, name := range []string{"postgres", "nats"} {
+		c := comps[name]
+		kind := "real server"
+		if c.standIn {
+			kind = "stand-in listener"
+		}
+		fmt.Fprintf(stdout, "    %-15s %s (%s)\n", name, c.addr, kind)
+	}
+	fmt.Fprintf(stdout, "\n  Logs: %s/logs   Press Ctrl-C to stop.\n", *dir)
+
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "\nstopping the demo")
+	return nil
+}
+
+// startHub starts the hub in dev mode and reads its URL and admin token from its stdout.
+func startHub(ctx context.Context, hubBin, dir, listen string) (*exec.Cmd, string, string, error) {
+	logf, err := os.Create(filepath.Join(dir, "logs", "hub.log"))
+	if err != nil {
+		return nil, "", "", fmt.Errorf("hub log: %w", err)
+	}
+	cmd := exec.Command(hubBin, "serve", "--dev", "--data-dir", filepath.Join(dir, "data"), "--listen", listen)
+	cmd.Stderr = logf
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, "", "", fmt.Errorf("hub stdout: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, "", "", fmt.Errorf("start hub (%s; run `make build`): %w", hubBin, err)
+	}
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	var url, token string
+	timeout := time.After(15 * time.Second)
+	for token == "" {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				_ = cmd.Wait()
+				return nil, "", "", fmt.Errorf("hub exited at start-up; see %s/logs/hub.log", dir)
+			}
+			if v, ok := strings.CutPrefix(line, "dev mode: API on "); ok {
+				url = v
+			}
+			if v, ok := strings.CutPrefix(line, "dev mode: admin token (24h): "); ok {
+				token = v
+			}
+		case <-timeout:
+			stopAll([]*exec.Cmd{cmd})
+			return nil, "", "", errors.New("hub printed no admin token within 15s")
+		case <-ctx.Done():
+			stopAll([]*exec.Cmd{cmd})
+			return nil, "", "", ctx.Err()
+		}
+	}
+	go func() {
+		for range lines { // keep draining so the hub never blocks on stdout
+		}
+	}()
+	return cmd, url, token, nil
+}
+
+func startAgent(ctx context.Context, agentBin, hubBin, dir, hubURL string, svc service, s *standIn, comps map[string]*component) (*exec.Cmd, error) {
+	tok, err := exec.CommandContext(ctx, hubBin, "token", "issue", "--data-dir", filepath.Join(dir, "data"),
+		"--role", "agent", "--subject", svc.name+"-agent", "--service", svc.name, "--ttl", "720h").Output()
+	if err != nil {
+		return nil, fmt.Errorf("issue agent token for %s: %w", svc.name, err)
+	}
+	tokenFile := filepath.Join(dir, "agents", svc.name+".token")
+	if err := os.WriteFile(tokenFile, tok, 0o600); err != nil {
+		return nil, fmt.Errorf("write token: %w", err)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "service: %s\ninstance: %s-1\naddress: %s\ninterval: 5s\nlisten: 127.0.0.1:0\n", svc.name, svc.name, s.ln.Addr())
+	fmt.Fprintf(&b, "hub:\n  url: %s\n  token_file: %s\n", hubURL, tokenFile)
+	if len(svc.dependsOn) > 0 {
+		fmt.Fprintf(&b, "depends_on: [%s]\n", strings.Join(svc.dependsOn, ", "))
+	}
+	fmt.Fprintf(&b, "checks:\n  - name: web\n    http: {url: \"%s/healthz\"}\n    interval: 2s\n    timeout: 1s\n", s.url())
+	for _, name := range svc.components {
+		c := comps[name]
+		fmt.Fprintf(&b, "  - name: %s\n    tcp: {address: \"%s\"}\n    component: %s\n    critical: true\n    interval: 5s\n    timeout: 1s\n", name, c.addr, name)
+	}
+	cfgFile := filepath.Join(dir, "agents", svc.name+".yaml")
+	if err := os.WriteFile(cfgFile, []byte(b.String()), 0o600); err != nil {
+		return nil, fmt.Errorf("write agent config: %w", err)
+	}
+	logf, err := os.Create(filepath.Join(dir, "logs", svc.name+".log"))
+	if err != nil {
+		return nil, fmt.Errorf("agent log: %w", err)
+	}
+	cmd := exec.Command(agentBin, "--config", cfgFile)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start agent for %s: %w", svc.name, err)
+	}
+	return cmd, nil
+}
+
+// stopAll sends SIGTERM to every process, newest first, and waits for each (bounded).
+func stopAll(procs []*exec.Cmd) {
+	for i := len(procs) - 1; i >= 0; i-- {
+		p := procs[i]
+		if p.Process == nil {
+			continue
+		}
+		_ = p.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = p.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = p.Process.Kill()
+			<-done
+		}
+	}
+}

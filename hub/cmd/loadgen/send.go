@@ -1,0 +1,243 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/centralhub/centralhub/hub/internal/loadtest"
+)
+
+// sender posts reports of a fleet to one hub.
+type sender struct {
+	url    string // .../api/v1/agent/reports
+	client *http.Client
+	tokens map[string]string // service → Authorization value
+
+	ok, non2xx, failed atomic.Uint64
+	lastErr            atomic.Pointer[string]
+}
+
+func newSender(base, tokensPath string, conns int) (*sender, error) {
+	toks, err := readAgentTokens(tokensPath)
+	if err != nil {
+		return nil, err
+	}
+	return &sender{url: strings.TrimRight(base, "/") + "/api/v1/agent/reports", client: newHTTPClient(conns), tokens: toks}, nil
+}
+
+// post sends one report body for service and counts the answer.
+func (s *sender) post(ctx context.Context, service string, body []byte) (code int) {
+	tok, ok := s.tokens[service]
+	if !ok {
+		s.fail(fmt.Errorf("no agent token for service %s", service))
+		return 0
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
+	if err != nil {
+		s.fail(err)
+		return 0
+	}
+	req.Header.Set("Authorization", tok)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.fail(err)
+		}
+		return 0
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode/100 == 2 {
+		s.ok.Add(1)
+	} else {
+		s.non2xx.Add(1)
+		s.note(fmt.Errorf("status %d", resp.StatusCode))
+	}
+	return resp.StatusCode
+}
+
+// fail counts a request that got no answer and remembers why.
+func (s *sender) fail(err error) {
+	s.failed.Add(1)
+	s.note(err)
+}
+
+func (s *sender) note(err error) {
+	msg := err.Error()
+	s.lastErr.Store(&msg)
+}
+
+func (s *sender) lastError() string {
+	if p := s.lastErr.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// register sends every instance of the fleet its first report (all checks passing) and fails
+// unless every one is answered 2xx.
+func register(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlags("register")
+	url := fs.String("url", "", "hub base URL (required)")
+	tokensPath := fs.String("tokens", "", "agent tokens file from `loadgen tokens` (required)")
+	seq := fs.Uint64("seq", 1, "seq of the reports")
+	conns := fs.Int("concurrency", 32, "concurrent requests")
+	f := fleetFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := f.Validate(); err != nil {
+		return err
+	}
+	s, err := newSender(*url, *tokensPath, *conns)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for w := range *conns {
+		wg.Go(func() {
+			rnd := rand.New(rand.NewPCG(uint64(w), 1))
+			for j := range jobs {
+				body, err := json.Marshal(f.Report(j, *seq, false, rnd, time.Now()))
+				if err != nil {
+					s.fail(err)
+					continue
+				}
+				s.post(ctx, f.Service(j), body)
+			}
+		})
+	}
+	for j := range f.Instances {
+		if ctx.Err() != nil {
+			break
+		}
+		jobs <- j
+	}
+	close(jobs)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if n := s.ok.Load(); n != uint64(f.Instances) {
+		return fmt.Errorf("%d of %d reports answered 2xx (last error: %s)", n, f.Instances, s.lastError())
+	}
+	fmt.Fprintf(stdout, "registered %d instances in %s\n", f.Instances, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// backgroundResult is what `loadgen background` writes to --out.
+type backgroundResult struct {
+	TargetPerSecond   float64 `json:"target_per_second"`
+	DurationSeconds   float64 `json:"duration_seconds"`
+	Sent              uint64  `json:"sent"`
+	OK                uint64  `json:"ok"`
+	Non2xx            uint64  `json:"non_2xx"`
+	Failed            uint64  `json:"failed"` // no answer
+	Missed            uint64  `json:"missed"` // due but not sent: every connection was busy
+	AchievedPerSecond float64 `json:"achieved_per_second"`
+	LastError         string  `json:"last_error,omitempty"`
+}
+
+// background sends reports round-robin over the fleet at a fixed rate (with rising seqs and
+// the share of status changes of loadtest.Flips) until the duration is over or it is stopped.
+func background(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlags("background")
+	url := fs.String("url", "", "hub base URL (required)")
+	tokensPath := fs.String("tokens", "", "agent tokens file from `loadgen tokens` (required)")
+	rate := fs.Float64("rate", 5000, "reports per second")
+	duration := fs.Duration("duration", 30*time.Second, "how long to send")
+	startSeq := fs.Uint64("start-seq", 2, "seq of each instance's first report")
+	share := fs.Float64("flip-share", 0.01, "share of reports that change a check's status")
+	conns := fs.Int("concurrency", 64, "concurrent requests (connections)")
+	out := fs.String("out", "", "write the result as JSON to this file")
+	f := fleetFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := f.Validate(); err != nil {
+		return err
+	}
+	if *rate <= 0 || *conns < 1 {
+		return errors.New("--rate and --concurrency must be positive")
+	}
+	s, err := newSender(*url, *tokensPath, *conns)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, *duration)
+	defer cancel()
+
+	type job struct {
+		service string
+		body    []byte
+	}
+	jobs := make(chan job, *conns)
+	var wg sync.WaitGroup
+	for range *conns {
+		wg.Go(func() {
+			for jb := range jobs {
+				s.post(ctx, jb.service, jb.body)
+			}
+		})
+	}
+
+	// The pacer makes every report (so seqs rise in order per instance) and hands it to a free
+	// connection; a report that finds none is counted as missed rather than sent late.
+	rnd := rand.New(rand.NewPCG(42, 42))
+	flips := loadtest.NewFlips(f.Instances, *share)
+	var sent, missed uint64
+	start := time.Now()
+	tick := time.NewTicker(2 * time.Millisecond)
+pace:
+	for k := uint64(0); ; {
+		select {
+		case <-ctx.Done():
+			break pace
+		case now := <-tick.C:
+			due := uint64(now.Sub(start).Seconds() * *rate)
+			for ; k < due; k++ {
+				j := int(k % uint64(f.Instances))
+				flipped, _ := flips.Next(j, rnd)
+				body, err := json.Marshal(f.Report(j, *startSeq+k/uint64(f.Instances), flipped, rnd, now))
+				if err != nil {
+					return fmt.Errorf("encode report: %w", err)
+				}
+				select {
+				case jobs <- job{f.Service(j), body}:
+					sent++
+				default:
+					missed++
+				}
+			}
+		}
+	}
+	tick.Stop()
+	elapsed := time.Since(start)
+	close(jobs)
+	wg.Wait()
+
+	res := backgroundResult{
+		TargetPerSecond: *rate, DurationSeconds: elapsed.Seconds(), Sent: sent, OK: s.ok.Load(),
+		Non2xx: s.non2xx.Load(), Failed: s.failed.Load(), Missed: missed, LastError: s.lastError(),
+	}
+	res.AchievedPerSecond = float64(res.OK) / elapsed.Seconds()
+	fmt.Fprintf(stdout, "background: %.0f/s target, %.0f/s answered 2xx over %.1fs (sent %d, non-2xx %d, failed %d, missed %d)\n",
+		res.TargetPerSecond, res.AchievedPerSecond, res.DurationSeconds, res.Sent, res.Non2xx, res.Failed, res.Missed)
+	if *out != "" {
+		return writeJSONFile(*out, res)
+	}
+	return nil
+}
