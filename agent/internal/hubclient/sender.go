@@ -22,7 +22,6 @@ import (
 	"github.com/centralhub/centralhub/pkg/protocol"
 )
 
-
 // Defaults of SenderConfig.
 const (
 	DefaultQueueSize    = 64

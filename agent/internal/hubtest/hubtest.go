@@ -17,7 +17,6 @@ import (
 	"github.com/centralhub/centralhub/pkg/protocol"
 )
 
-
 // Request is one report POST the fake hub received.
 type Request struct {
 	Report      protocol.Report
