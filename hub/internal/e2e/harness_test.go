@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -323,16 +322,4 @@ func (tg *target) down() {
 		_ = tg.srv.Close()
 		tg.srv = nil
 	}
-}
-
-// lines returns p's output lines that contain s.
-func (p *proc) lines(s string) []string {
-	var out []string
-	sc := bufio.NewScanner(strings.NewReader(p.out.String()))
-	for sc.Scan() {
-		if strings.Contains(sc.Text(), s) {
-			out = append(out, sc.Text())
-		}
-	}
-	return out
 }
