@@ -216,3 +216,14 @@ func TestDevModeServeAndStop(t *testing.T) {
 		t.Fatal("hub did not stop")
 	}
 }
+
+// TestShippedExample keeps deploy/examples/hub.yaml valid and equal to the defaults.
+func TestShippedExample(t *testing.T) {
+	cfg, _, err := parseServe([]string{"--config", "../../../deploy/examples/hub.yaml"}, &bytes.Buffer{}, envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := DefaultConfig(); cfg != want {
+		t.Fatalf("example differs from the defaults:\n got %+v\nwant %+v", cfg, want)
+	}
+}
