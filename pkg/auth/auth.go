@@ -22,7 +22,7 @@ const DefaultLeeway = 30 * time.Second
 // MinSecretLen is the shortest HMAC secret the hub accepts, in bytes.
 const MinSecretLen = 32
 
-// AllTenants is the tenant claim of an admin token that sees every tenant.
+// AllTenants is the tenant claim of an admin (or metrics) token that sees every tenant.
 const AllTenants = "*"
 
 // Role is what a token's holder may do.
@@ -99,8 +99,8 @@ func (c *Claims) validate() error {
 		return errors.New("missing iat")
 	}
 	if c.Tenant == AllTenants {
-		if c.Role != Admin {
-			return errors.New("only admin tokens may have tenant \"*\"")
+		if c.Role != Admin && c.Role != Metrics {
+			return errors.New("only admin and metrics tokens may have tenant \"*\"")
 		}
 	} else if err := protocol.ValidName(c.Tenant); err != nil {
 		return fmt.Errorf("tenant: %w", err)

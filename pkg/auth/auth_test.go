@@ -596,3 +596,27 @@ func TestVerifyAccepts(t *testing.T) {
 		})
 	}
 }
+
+// TestAllTenantsTokens: admin and metrics tokens may span every tenant; nothing else may.
+func TestAllTenantsTokens(t *testing.T) {
+	k, err := auth.NewKeys([]byte("k8Jq2Lm9Zx4Vb7Nc1Hy6Tr3We5Pa0SdFgQ"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, role := range auth.Roles {
+		req := auth.IssueRequest{Role: role, Subject: "s", Tenant: auth.AllTenants, TTL: time.Hour}
+		if role == auth.Agent {
+			req.Service = "orders"
+		}
+		tok, err := k.Issue(req)
+		want := role == auth.Admin || role == auth.Metrics
+		if (err == nil) != want {
+			t.Fatalf("%s with tenant *: issue error %v, want allowed=%v", role, err, want)
+		}
+		if want {
+			if c, err := k.Verify(tok); err != nil || !c.SeesTenant("anything") {
+				t.Fatalf("%s: %+v %v", role, c, err)
+			}
+		}
+	}
+}

@@ -44,7 +44,7 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := a.Run(ctx); err != nil {
-		logger.Error("agent failed", "err", err)
+		logger.Error("agent failed", "component", "app", "err", err)
 		return 1
 	}
 	return 0

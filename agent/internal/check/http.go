@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -23,6 +24,7 @@ const maxHTTPBody = 64 << 10
 // expect_status "300-399" is meaningful. Each run opens a fresh connection.
 type HTTP struct {
 	url          string
+	shown        string // url with any password masked, for outputs
 	method       string
 	expect       config.StatusRanges
 	bodyContains string
@@ -48,8 +50,13 @@ func NewHTTP(c *config.HTTPCheck, userAgent string) (*HTTP, error) {
 		DisableKeepAlives:   true,
 		TLSClientConfig:     &tls.Config{InsecureSkipVerify: c.TLSSkipVerify}, //nolint:gosec // the user asked for it
 	}
+	shown := c.URL
+	if u, err := url.Parse(c.URL); err == nil {
+		shown = u.Redacted() // a password in the URL never reaches outputs, reports or the dashboard
+	}
 	return &HTTP{
 		url:          c.URL,
+		shown:        shown,
 		method:       method,
 		expect:       expect,
 		bodyContains: c.BodyContains,
@@ -68,7 +75,7 @@ func NewHTTP(c *config.HTTPCheck, userAgent string) (*HTTP, error) {
 func (h *HTTP) Probe(ctx context.Context) Result {
 	req, err := http.NewRequestWithContext(ctx, h.method, h.url, nil)
 	if err != nil {
-		return Result{status.Critical, fmt.Sprintf("%s %s: %v", h.method, h.url, err)}
+		return Result{status.Critical, fmt.Sprintf("%s %s: %v", h.method, h.shown, err)}
 	}
 	for k, v := range h.headers {
 		if strings.EqualFold(k, "Host") {
@@ -86,7 +93,7 @@ func (h *HTTP) Probe(ctx context.Context) Result {
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxHTTPBody))
-	head := fmt.Sprintf("%s %s: %s", h.method, h.url, resp.Status)
+	head := fmt.Sprintf("%s %s: %s", h.method, h.shown, resp.Status)
 	if err != nil {
 		return Result{status.Critical, fmt.Sprintf("%s: read body: %v", head, err)}
 	}

@@ -56,12 +56,16 @@ func TestHTTP(t *testing.T) {
 		{"method and headers sent", config.HTTPCheck{URL: "/echo", Method: "POST", BodyContains: "method=POST host=svc.internal x-probe=1 ua=test-agent",
 			Headers: map[string]string{"Host": "svc.internal", "X-Probe": "1"}}, status.Passing, "POST"},
 		{"connection refused", config.HTTPCheck{URL: "http://" + closedAddr(t) + "/"}, status.Critical, "connection refused"},
+		{"password in the URL is masked", config.HTTPCheck{URL: "/down"}, status.Critical, "://probe:xxxxx@"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := tt.check
 			if strings.HasPrefix(c.URL, "/") {
 				c.URL = srv.URL + c.URL
+			}
+			if strings.HasPrefix(tt.name, "password") {
+				c.URL = strings.Replace(c.URL, "://", "://probe:s3cret@", 1)
 			}
 			c.ExpectStatus = cmpOr(c.ExpectStatus, "200-299")
 			p, err := NewHTTP(&c, "test-agent")
@@ -75,7 +79,7 @@ func TestHTTP(t *testing.T) {
 			if strings.Contains(want, "%s") {
 				want = fmt.Sprintf(want, srv.URL)
 			}
-			if got.Status != tt.want || !strings.Contains(got.Output, want) {
+			if got.Status != tt.want || !strings.Contains(got.Output, want) || strings.Contains(got.Output, "s3cret") {
 				t.Fatalf("Probe = %s %q, want %s containing %q", got.Status, got.Output, tt.want, want)
 			}
 		})

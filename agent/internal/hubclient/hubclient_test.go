@@ -66,6 +66,18 @@ func report(seq uint64) *protocol.Report {
 	}
 }
 
+// transition returns a report whose check status differs from that of seq-1, so no queued
+// report supersedes another.
+func transition(seq uint64) *protocol.Report {
+	r := report(seq)
+	st := status.Passing
+	if seq%2 == 0 {
+		st = status.Critical
+	}
+	r.Checks = []protocol.CheckResult{{Name: "web", Kind: "http", Status: st}}
+	return r
+}
+
 func seqs(reps []protocol.Report) []uint64 {
 	out := make([]uint64, len(reps))
 	for i, r := range reps {
@@ -199,11 +211,11 @@ func TestSenderQueueOverflowKeepsNewest(t *testing.T) {
 	const size = 8
 	s := newSender(t, []string{hub.URL()}, StaticToken("t"), func(c *SenderConfig) { c.QueueSize = size })
 	run(t, s.Run)
-	s.Enqueue(report(1))
+	s.Enqueue(transition(1))
 	<-entered // report 1 is in flight and the hub holds it
 	const last = 101
 	for seq := uint64(2); seq <= last; seq++ {
-		s.Enqueue(report(seq))
+		s.Enqueue(transition(seq))
 	}
 	if got := s.queue.len(); got != size {
 		t.Fatalf("queue length %d, want %d", got, size)
@@ -223,6 +235,42 @@ func TestSenderQueueOverflowKeepsNewest(t *testing.T) {
 	// 101 reports pushed into 8 slots: 93 dropped, report 1 among them while in flight.
 	if v := testutil.ToFloat64(s.metrics.dropped); v != last-size {
 		t.Fatalf("dropped = %v, want %d", v, last-size)
+	}
+}
+
+// TestSenderCoalescesHeartbeats: while the hub is away, heartbeats that carry the same
+// statuses replace each other, so the hub then gets each transition once and the newest state.
+func TestSenderCoalescesHeartbeats(t *testing.T) {
+	hub := hubtest.New(t)
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+	hub.SetResponder(func(n int, _ *hubtest.Request) (int, string) {
+		if n == 0 {
+			close(entered)
+			<-release
+		}
+		return 200, ""
+	})
+	s := newSender(t, []string{hub.URL()}, StaticToken("t"), nil)
+	run(t, s.Run)
+	s.Enqueue(transition(1)) // in flight, held by the hub
+	<-entered
+	// passing heartbeats 3, 5, 7; a change to critical at 8; critical heartbeats 10, 12
+	for _, seq := range []uint64{3, 5, 7, 8, 10, 12} {
+		s.Enqueue(transition(seq))
+	}
+	if got := s.queue.len(); got != 2 {
+		t.Fatalf("queue holds %d reports, want 2 (the last passing and the last critical)", got)
+	}
+	releaseOnce.Do(func() { close(release) })
+	reps := hub.WaitAccepted(t, "the newest report", hasSeq(12))
+	if got := seqs(reps); !slices.Equal(got, []uint64{1, 7, 12}) {
+		t.Fatalf("delivered seqs %v, want [1 7 12]", got)
+	}
+	if v := testutil.ToFloat64(s.metrics.dropped); v != 0 {
+		t.Fatalf("superseded heartbeats counted as dropped: %v", v)
 	}
 }
 

@@ -10,10 +10,27 @@ import (
 type queued struct {
 	rep  *protocol.Report
 	body []byte
+	sig  string // the statuses it carries; see signature
 }
 
-// queue is a bounded FIFO of reports. When full, pushing drops the oldest report, never the one
-// being pushed: every report is the agent's whole state, so the newest must always get through.
+// signature is what a report says beyond its latest outputs and times: every check's status and
+// the config status. A queued report with the same signature as the one after it is superseded.
+func signature(rep *protocol.Report) string {
+	b := make([]byte, 0, 16*len(rep.Checks)+16)
+	for _, c := range rep.Checks {
+		b = append(b, c.Name...)
+		b = append(b, '=')
+		b = append(b, c.Status...)
+		b = append(b, ';')
+	}
+	return string(append(b, rep.Config.Status...))
+}
+
+// queue is a bounded FIFO of reports. Pushing a report first drops the newest queued one when it
+// carries the same statuses (a heartbeat superseded by a newer one), so after an outage the queue
+// holds the status transitions and the newest state, not a backlog of heartbeats. When still
+// full, pushing drops the oldest report, never the one being pushed: every report is the agent's
+// whole state, so the newest must always get through.
 type queue struct {
 	mu    sync.Mutex
 	items []*queued
@@ -28,6 +45,13 @@ func newQueue(size int) *queue {
 // push appends q and returns how many reports it dropped to make room, and the new length.
 func (q *queue) push(item *queued) (dropped, length int) {
 	q.mu.Lock()
+	if n := len(q.items); n > 0 && q.items[n-1].sig == item.sig {
+		q.items[n-1] = item // superseded: same statuses, older outputs
+		length = n
+		q.mu.Unlock()
+		q.signal()
+		return 0, length
+	}
 	for len(q.items) >= q.max {
 		q.items[0] = nil
 		q.items = q.items[1:]
@@ -36,11 +60,15 @@ func (q *queue) push(item *queued) (dropped, length int) {
 	q.items = append(q.items, item)
 	length = len(q.items)
 	q.mu.Unlock()
+	q.signal()
+	return dropped, length
+}
+
+func (q *queue) signal() {
 	select {
 	case q.ready <- struct{}{}:
 	default:
 	}
-	return dropped, length
 }
 
 // front returns the oldest report, or nil when empty.

@@ -114,14 +114,15 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 	return s, nil
 }
 
-// Enqueue adds rep to the send queue and returns at once. When the queue is full the oldest
-// queued report is dropped; rep itself is always kept. Safe for concurrent use.
+// Enqueue adds rep to the send queue and returns at once. A queued report with the same
+// statuses as rep is replaced by it; when the queue is full the oldest queued report is
+// dropped; rep itself is always kept. Safe for concurrent use.
 func (s *Sender) Enqueue(rep *protocol.Report) error {
 	body, err := json.Marshal(rep)
 	if err != nil {
 		return fmt.Errorf("encode report: %w", err)
 	}
-	dropped, length := s.queue.push(&queued{rep: rep, body: body})
+	dropped, length := s.queue.push(&queued{rep: rep, body: body, sig: signature(rep)})
 	s.metrics.queueLen.Set(float64(length))
 	if dropped > 0 {
 		s.metrics.dropped.Add(float64(dropped))

@@ -54,10 +54,12 @@ func New(ctx context.Context, cfg Config, keys *auth.Keys, log *slog.Logger) (*A
 	a.registry = reg
 
 	promReg := prometheus.NewRegistry()
-	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		registry.NewCollector(reg), buildInfo())
+	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfo())
 	api, err := httpapi.New(httpapi.Config{
 		Keys: keys, Registry: reg, Registerer: promReg, Gatherer: promReg, Log: log,
+		RegistryCollector: func(visible registry.Visibility, hubWide bool) prometheus.Collector {
+			return registry.NewCollector(reg, visible, hubWide)
+		},
 		Version: Version, MetricsPublic: cfg.MetricsPublic, MaxBody: int64(cfg.Ingest.MaxBody),
 		Ready: a.readiness,
 	})

@@ -33,17 +33,32 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 const secret = "0123456789abcdefghijklmnopqrstuvwxyzABCDEF"
 
 type env struct {
-	t    *testing.T
-	srv  *httptest.Server
-	keys *auth.Keys
-	reg  *registry.Registry
-	now  time.Time
+	t     *testing.T
+	srv   *httptest.Server
+	keys  *auth.Keys
+	reg   *registry.Registry
+	now   time.Time
+	clock *clock
+}
+
+// clock is the tokens' clock, moved by tests.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
 }
 
 func newEnv(t *testing.T, metricsPublic bool) *env {
 	t.Helper()
 	now := time.Now()
-	keys, err := auth.NewKeys([]byte(secret), auth.WithClock(func() time.Time { return now }))
+	clk := &clock{t: now}
+	keys, err := auth.NewKeys([]byte(secret), auth.WithClock(clk.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,9 +75,9 @@ func newEnv(t *testing.T, metricsPublic bool) *env {
 	done := make(chan error, 1)
 	go func() { done <- reg.Run(ctx) }()
 	promReg := prometheus.NewRegistry()
-	promReg.MustRegister(registry.NewCollector(reg))
 	api, err := httpapi.New(httpapi.Config{Keys: keys, Registry: reg, Registerer: promReg, Gatherer: promReg,
-		Log: log, Version: "test", MetricsPublic: metricsPublic, MaxBody: 64 << 10})
+		RegistryCollector: collectorOf(reg),
+		Log:               log, Version: "test", MetricsPublic: metricsPublic, MaxBody: 64 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +90,11 @@ func newEnv(t *testing.T, metricsPublic bool) *env {
 		}
 		_ = st.Close()
 	})
-	return &env{t: t, srv: srv, keys: keys, reg: reg, now: now}
+	return &env{t: t, srv: srv, keys: keys, reg: reg, now: now, clock: clk}
+}
+
+func collectorOf(reg *registry.Registry) func(registry.Visibility, bool) prometheus.Collector {
+	return func(v registry.Visibility, hubWide bool) prometheus.Collector { return registry.NewCollector(reg, v, hubWide) }
 }
 
 func (e *env) token(role auth.Role, tenant, service string) string {
@@ -298,29 +317,113 @@ func TestRateLimited(t *testing.T) {
 func TestMetricsRoute(t *testing.T) {
 	e := newEnv(t, false)
 	e.do("POST", "/api/v1/agent/reports", e.token(auth.Agent, "default", "orders"), reportJSON(t, "default", "orders", "o1", status.Passing))
-	for _, role := range []auth.Role{auth.Metrics, auth.Admin} {
-		tenant := "default"
-		if role == auth.Admin {
-			tenant = "*"
-		}
-		r := e.do("GET", "/metrics", e.token(role, tenant, ""), nil)
-		for _, want := range []string{
-			`centralhub_service_status{service="orders",status="healthy",tenant="default"} 1`,
-			`centralhub_instances{status="passing"} 1`,
-			`centralhub_ingest_reports_total{outcome="stored"} 1`,
-			`centralhub_http_requests_total{code="200",method="POST",route="/api/v1/agent/reports"} 1`,
-		} {
+	e.do("POST", "/api/v1/agent/reports", e.token(auth.Agent, "beta", "billing"), reportJSON(t, "beta", "billing", "b1", status.Critical))
+	everything := []string{
+		`centralhub_service_status{service="orders",status="healthy",tenant="default"} 1`,
+		`centralhub_service_status{service="billing",status="unhealthy",tenant="beta"} 1`,
+		`centralhub_instances{status="passing"} 1`,
+		`centralhub_ingest_reports_total{outcome="stored"} 2`,
+		`centralhub_store_up 1`,
+		`centralhub_http_requests_total{code="200",method="POST",route="/api/v1/agent/reports"} 2`,
+	}
+	for _, tok := range []string{e.token(auth.Metrics, "*", ""), e.token(auth.Admin, "*", "")} {
+		r := e.do("GET", "/metrics", tok, nil)
+		for _, want := range everything {
 			if !strings.Contains(r.body, want) {
-				t.Fatalf("%s scrape lacks %q:\n%s", role, want, r.body)
+				t.Fatalf("scrape with a token of every tenant lacks %q:\n%s", want, r.body)
 			}
+		}
+	}
+	// a tenant's metrics token sees its own services and nothing hub-wide
+	r := e.do("GET", "/metrics", e.token(auth.Metrics, "default", ""), nil)
+	if r.code != 200 || !strings.Contains(r.body, `centralhub_service_status{service="orders",status="healthy",tenant="default"} 1`) ||
+		!strings.Contains(r.body, `centralhub_registry_instances 1`) {
+		t.Fatalf("tenant scrape: %d\n%s", r.code, r.body)
+	}
+	for _, leak := range []string{"billing", "beta", "centralhub_ingest_reports_total", "centralhub_store_up", "go_goroutines"} {
+		if strings.Contains(r.body, leak) {
+			t.Fatalf("tenant scrape shows %q:\n%s", leak, r.body)
 		}
 	}
 	if r := e.do("GET", "/metrics", "", nil); r.code != 401 {
 		t.Fatalf("anonymous scrape: %d", r.code)
 	}
 	pub := newEnv(t, true)
-	if r := pub.do("GET", "/metrics", "", nil); r.code != 200 {
+	if r := pub.do("GET", "/metrics", "", nil); r.code != 200 || !strings.Contains(r.body, "centralhub_store_up") {
 		t.Fatalf("--metrics-public scrape: %d", r.code)
+	}
+}
+
+func TestDashboardMetricsScope(t *testing.T) {
+	e := newEnv(t, false)
+	e.do("POST", "/api/v1/agent/reports", e.token(auth.Agent, "alpha", "orders"), reportJSON(t, "alpha", "orders", "o1", status.Passing))
+	r := e.do("GET", "/api/v1/dashboard/metrics", e.token(auth.Viewer, "beta", ""), nil)
+	if r.code != 200 || !strings.Contains(r.body, `"registry":{"services":0,"instances":0}`) || strings.Contains(r.body, `"ingest"`) || strings.Contains(r.body, `"store"`) {
+		t.Fatalf("beta viewer: %d %s", r.code, r.body)
+	}
+	r = e.do("GET", "/api/v1/dashboard/metrics", e.token(auth.Admin, "*", ""), nil)
+	var m struct {
+		Registry registry.Counts
+		Ingest   struct{ Total int }
+		Store    struct{ Healthy bool }
+	}
+	if err := json.Unmarshal([]byte(r.body), &m); err != nil || m.Registry.Instances != 1 || m.Ingest.Total != 1 || !m.Store.Healthy {
+		t.Fatalf("admin: %s", r.body)
+	}
+}
+
+func TestTenantQuery(t *testing.T) {
+	e := newEnv(t, false)
+	for _, tenant := range []string{"default", "beta"} {
+		e.do("POST", "/api/v1/agent/reports", e.token(auth.Agent, tenant, "orders"), reportJSON(t, tenant, "orders", "o1", status.Passing))
+	}
+	admin := e.token(auth.Admin, "*", "")
+	cases := []struct {
+		token, query string
+		code         int
+		tenants      string
+	}{
+		{admin, "?service=orders", 200, "default"},
+		{admin, "?service=orders&tenant=beta", 200, "beta"},
+		{admin, "", 200, "beta,default"},
+		{admin, "?tenant=beta", 200, "beta"},
+		{e.token(auth.Viewer, "beta", ""), "?service=orders", 200, "beta"},
+		{e.token(auth.Viewer, "beta", ""), "?service=orders&tenant=default", 403, ""},
+		{admin, "?tenant=bad%20name", 400, ""},
+	}
+	for _, tc := range cases {
+		r := e.do("GET", "/api/v1/dashboard/health"+tc.query, tc.token, nil)
+		if r.code != tc.code {
+			t.Fatalf("%s: %d %s", tc.query, r.code, r.body)
+		}
+		if tc.code != 200 {
+			continue
+		}
+		var h registry.Health
+		_ = json.Unmarshal([]byte(r.body), &h)
+		var got []string
+		for _, s := range h.Services {
+			got = append(got, s.Tenant)
+		}
+		if strings.Join(got, ",") != tc.tenants {
+			t.Fatalf("%s: tenants %v, want %s", tc.query, got, tc.tenants)
+		}
+	}
+}
+
+// TestCachedTokenExpires: a token verified once is cached, and still refused once it expires.
+func TestCachedTokenExpires(t *testing.T) {
+	e := newEnv(t, false)
+	tok, err := e.keys.Issue(auth.IssueRequest{Role: auth.Viewer, Subject: "v", TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := e.do("GET", "/api/v1/dashboard/summary", tok, nil); r.code != 200 {
+		t.Fatalf("fresh token: %d", r.code)
+	}
+	e.clock.Add(time.Minute + auth.DefaultLeeway + time.Second)
+	if r := e.do("GET", "/api/v1/dashboard/summary", tok, nil); r.code != 401 {
+		t.Fatalf("expired cached token: %d %s", r.code, r.body)
 	}
 }
 
@@ -350,7 +453,8 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.body), &doc); err != nil {
 		t.Fatal(err)
 	}
-	api, err := httpapi.New(httpapi.Config{Keys: e.keys, Registry: e.reg, Registerer: prometheus.NewRegistry(), Gatherer: prometheus.NewRegistry()})
+	api, err := httpapi.New(httpapi.Config{Keys: e.keys, Registry: e.reg, Registerer: prometheus.NewRegistry(),
+		Gatherer: prometheus.NewRegistry(), RegistryCollector: collectorOf(e.reg)})
 	if err != nil {
 		t.Fatal(err)
 	}

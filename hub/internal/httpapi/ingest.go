@@ -78,8 +78,12 @@ func (s *Server) ingestReport(r *http.Request) (ingestAnswer, error) {
 	switch {
 	case errors.Is(err, registry.ErrRateLimited):
 		return ingestAnswer{}, s.reject(rejectRateLimited, &Error{Status: http.StatusTooManyRequests, Message: err.Error(), RetryAfter: time.Second})
-	case errors.Is(err, registry.ErrStopped), errors.Is(err, context.Canceled):
+	case errors.Is(err, registry.ErrStopped):
 		return ingestAnswer{}, s.reject(rejectUnavailable, &Error{Status: http.StatusServiceUnavailable, Message: "hub is shutting down"})
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		// The client gave up waiting; its change is still written, and its retry is answered
+		// once it is durable. 499 is the conventional "client closed request".
+		return ingestAnswer{}, s.reject(rejectCancelled, &Error{Status: statusClientClosed, Message: "request cancelled by the client"})
 	case err != nil:
 		return ingestAnswer{}, err
 	}

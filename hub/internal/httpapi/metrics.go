@@ -63,9 +63,13 @@ const (
 	rejectForbidden   = "forbidden"
 	rejectRateLimited = "rate_limited"
 	rejectUnavailable = "unavailable"
+	rejectCancelled   = "cancelled"
 )
 
-var rejectReasons = []string{rejectTooLarge, rejectMalformed, rejectInvalid, rejectVersion, rejectForbidden, rejectRateLimited, rejectUnavailable}
+// statusClientClosed is the conventional status for a request its client abandoned.
+const statusClientClosed = 499
+
+var rejectReasons = []string{rejectTooLarge, rejectMalformed, rejectInvalid, rejectVersion, rejectForbidden, rejectRateLimited, rejectUnavailable, rejectCancelled}
 
 type statusRecorder struct {
 	http.ResponseWriter

@@ -27,16 +27,22 @@ type Registry interface {
 	Apply(ctx context.Context, rep *protocol.Report) (registry.Result, error)
 	Health(q registry.HealthQuery) registry.Health
 	Summary(scope string, visible registry.Visibility) registry.Summary
-	Stats() registry.Stats
+	Counts(visible registry.Visibility) registry.Counts
+	StoreStats() registry.StoreStats
 	StoreHealth() (ok bool, lastErr string)
 }
 
-// Config is what New needs. Keys, Registry, Gatherer and Registerer are required.
+// Config is what New needs. Keys, Registry, Registerer, Gatherer and RegistryCollector are
+// required.
 type Config struct {
-	Keys          *auth.Keys
-	Registry      Registry
-	Registerer    prometheus.Registerer // where the API's own metrics go
-	Gatherer      prometheus.Gatherer   // what /metrics serves
+	Keys       *auth.Keys
+	Registry   Registry
+	Registerer prometheus.Registerer // where the API's own metrics go
+	// Gatherer has the hub-wide series /metrics serves to tokens of every tenant.
+	Gatherer prometheus.Gatherer
+	// RegistryCollector gives the registry's series for the tenants visible allows; hubWide
+	// adds the hub-wide store series.
+	RegistryCollector func(visible registry.Visibility, hubWide bool) prometheus.Collector
 	Log           *slog.Logger
 	Version       string
 	MetricsPublic bool         // serve /metrics without a token
@@ -112,8 +118,7 @@ func (s *Server) routes() {
 	r.Handle("/health", s.handle(s.health)).Methods(http.MethodGet)
 	r.Handle("/ready", s.handle(s.ready)).Methods(http.MethodGet)
 	r.Handle("/api/v1/openapi.json", s.handle(s.openapi)).Methods(http.MethodGet)
-	r.Handle("/metrics", s.metricsGuard(
-		promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{ErrorLog: slogPrinter{s.log}}))).Methods(http.MethodGet)
+	r.Handle("/metrics", s.metricsGuard(http.HandlerFunc(s.serveMetrics))).Methods(http.MethodGet)
 
 	agent := r.PathPrefix("/api/v1/agent").Subrouter()
 	agent.Use(s.authenticate, s.requireExact(auth.Agent))
@@ -129,6 +134,25 @@ func (s *Server) routes() {
 
 // Router exposes the routes for tests that check them against the OpenAPI document.
 func (s *Server) Router() *mux.Router { return s.router }
+
+// serveMetrics serves the exposition: everything to a token of every tenant (or to anyone
+// with MetricsPublic), and only its own tenant's registry series to a tenant's token.
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	c := claimsFrom(r.Context())
+	var g prometheus.Gatherers
+	if c == nil || c.Tenant == auth.AllTenants {
+		g = prometheus.Gatherers{s.cfg.Gatherer, gathererOf(s.cfg.RegistryCollector(func(string) bool { return true }, true))}
+	} else {
+		g = prometheus.Gatherers{gathererOf(s.cfg.RegistryCollector(c.SeesTenant, false))}
+	}
+	promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorLog: slogPrinter{s.log}}).ServeHTTP(w, r)
+}
+
+func gathererOf(c prometheus.Collector) prometheus.Gatherer {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	return reg
+}
 
 type slogPrinter struct{ log *slog.Logger }
 

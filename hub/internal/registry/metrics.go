@@ -7,9 +7,12 @@ import (
 )
 
 // Collector exposes the registry's size and statuses to Prometheus, computed at scrape time so
-// that ingest pays nothing for them.
+// that ingest pays nothing for them. It shows the tenants its Visibility allows; the store
+// series, which are hub-wide, only when it sees every tenant.
 type Collector struct {
 	r          *Registry
+	visible    Visibility
+	hubWide    bool
 	services   *prometheus.Desc
 	instances  *prometheus.Desc
 	byStatus   *prometheus.Desc
@@ -20,10 +23,13 @@ type Collector struct {
 	flushCount *prometheus.Desc
 }
 
-// NewCollector returns a prometheus.Collector over r.
-func NewCollector(r *Registry) *Collector {
+// NewCollector returns a prometheus.Collector over the services of r that visible allows;
+// hubWide adds the store series.
+func NewCollector(r *Registry, visible Visibility, hubWide bool) *Collector {
 	return &Collector{
 		r:          r,
+		visible:    visible,
+		hubWide:    hubWide,
 		services:   prometheus.NewDesc("centralhub_registry_services", "Services in the registry.", nil, nil),
 		instances:  prometheus.NewDesc("centralhub_registry_instances", "Instances in the registry.", nil, nil),
 		byStatus:   prometheus.NewDesc("centralhub_instances", "Instances by status.", []string{"status"}, nil),
@@ -51,15 +57,20 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		tenant, name string
 		st           status.Service
 	}
+	n, pending := 0, 0
 	c.r.mu.RLock()
 	svcs := make([]svc, 0, len(c.r.services))
 	for _, s := range c.r.services {
+		if !c.visible(s.key.tenant) {
+			continue
+		}
 		for _, e := range s.instances {
 			counts[e.status]++
 		}
+		n += len(s.instances)
 		svcs = append(svcs, svc{s.key.tenant, s.key.name, s.status()})
 	}
-	n, pending := c.r.count, len(c.r.dirty)
+	pending = len(c.r.dirty)
 	c.r.mu.RUnlock()
 
 	ch <- prometheus.MustNewConstMetric(c.services, prometheus.GaugeValue, float64(len(svcs)))
@@ -75,6 +86,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			}
 			ch <- prometheus.MustNewConstMetric(c.svcStatus, prometheus.GaugeValue, v, s.tenant, s.name, string(w))
 		}
+	}
+	if !c.hubWide {
+		return
 	}
 	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(pending))
 	ok := 0.0

@@ -100,6 +100,12 @@ type Result struct {
 type entry struct {
 	in     hub.Instance
 	status status.Check
+	// unsynced is set while a state change of this instance is not yet durable.
+	unsynced bool
+	// heard is when the hub last heard from the agent, for staleness: the report time, or the
+	// hub's start for an instance loaded from the store, so the hub's own downtime never
+	// counts as the agent's silence.
+	heard time.Time
 	// token bucket for Config.RatePerInstance
 	tokens float64
 	refill time.Time
@@ -113,7 +119,6 @@ type service struct {
 }
 
 type writeRequest struct {
-	keys []hub.InstanceKey
 	done chan error
 }
 
@@ -159,9 +164,10 @@ func New(ctx context.Context, cfg Config, store hub.Store, log *slog.Logger) (*R
 	if err != nil {
 		return nil, fmt.Errorf("load registry: %w", err)
 	}
+	start := cfg.Now()
 	for i := range loaded {
 		in := loaded[i]
-		e := &entry{in: in, status: in.Status(), tokens: cfg.RatePerInstance, refill: cfg.Now()}
+		e := &entry{in: in, status: in.Status(), heard: start, tokens: cfg.RatePerInstance, refill: start}
 		r.serviceFor(in.Key, true).instances[in.Key.Instance] = e
 		r.count++
 	}
@@ -198,7 +204,16 @@ func (r *Registry) Apply(ctx context.Context, rep *protocol.Report) (Result, err
 		if rep.Boot < e.in.Boot || (rep.Boot == e.in.Boot && rep.Seq <= e.in.Seq) {
 			res := Result{Outcome: Ignored, Status: e.status,
 				Reason: fmt.Sprintf("stale report: have boot %d seq %d", e.in.Boot, e.in.Seq)}
+			pending := e.unsynced
 			r.mu.Unlock()
+			if pending {
+				// A retry of a report whose state change is not yet durable (its first
+				// request may have gone before the write finished): make it durable before
+				// answering, so a 2xx always means "on disk".
+				if err := r.persist(ctx); err != nil {
+					return r.persistFailed(ctx, res.Status, err)
+				}
+			}
 			return res, nil
 		}
 	}
@@ -212,25 +227,47 @@ func (r *Registry) Apply(ctx context.Context, rep *protocol.Report) (Result, err
 	} else {
 		next.FirstSeen = e.in.FirstSeen
 		changed = stateChanged(&e.in, &next)
+		if !changed && outputsChanged(&e.in, &next) {
+			r.gen.Add(1) // what a summary says of a failing check follows its output
+		}
 	}
 	e.in = next
 	e.status = next.Status()
+	e.heard = now
 	st := e.status
+	r.dirty[key] = struct{}{}
 	if !changed {
-		r.dirty[key] = struct{}{}
 		r.mu.Unlock()
 		return Result{Outcome: Heartbeat, Status: st}, nil
 	}
+	e.unsynced = true
 	r.gen.Add(1)
 	r.mu.Unlock()
 
-	if err := r.persist(ctx, []hub.InstanceKey{key}); err != nil {
-		if errors.Is(err, ErrStopped) || ctx.Err() != nil {
-			return Result{}, err
-		}
-		return Result{Outcome: Queued, Status: st, Reason: "store unavailable; kept in memory and retried"}, nil
+	if err := r.persist(ctx); err != nil {
+		return r.persistFailed(ctx, st, err)
 	}
 	return Result{Outcome: Stored, Status: st}, nil
+}
+
+// persistFailed answers Apply when a state change could not be made durable: it stays in
+// memory, dirty, and the writer retries it.
+func (r *Registry) persistFailed(ctx context.Context, st status.Check, err error) (Result, error) {
+	if errors.Is(err, ErrStopped) || ctx.Err() != nil {
+		return Result{}, err
+	}
+	return Result{Outcome: Queued, Status: st, Reason: "store unavailable; kept in memory and retried"}, nil
+}
+
+// outputsChanged reports whether a non-passing check's output differs between prev and next,
+// which have the same checks in the same order.
+func outputsChanged(prev, next *hub.Instance) bool {
+	for i := range next.Checks {
+		if next.Checks[i].Status != status.Passing && next.Checks[i].Output != prev.Checks[i].Output {
+			return true
+		}
+	}
+	return false
 }
 
 // allow spends one token of e's bucket; r.mu is held.
@@ -288,15 +325,14 @@ func stateChanged(prev, next *hub.Instance) bool {
 	return false
 }
 
-// persist asks the writer to make keys durable and waits for it.
-func (r *Registry) persist(ctx context.Context, keys []hub.InstanceKey) error {
-	req := writeRequest{keys: keys, done: make(chan error, 1)}
+// persist asks the writer to make everything dirty durable and waits for it. The request is
+// handed over whatever ctx says, so a caller that gives up still gets its change written.
+func (r *Registry) persist(ctx context.Context) error {
+	req := writeRequest{done: make(chan error, 1)}
 	select {
 	case r.writes <- req:
 	case <-r.stopped:
 		return ErrStopped
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 	select {
 	case err := <-req.done:
@@ -323,16 +359,16 @@ func (r *Registry) Run(ctx context.Context) error {
 		select {
 		case req := <-r.writes:
 			batch := append([]writeRequest{req}, r.drainPending()...)
-			err := r.flush(context.WithoutCancel(ctx), batch)
+			err := r.flush(context.WithoutCancel(ctx))
 			for _, w := range batch {
 				w.done <- err
 			}
 		case <-tick.C:
 			r.sweep()
-			_ = r.flush(context.WithoutCancel(ctx), nil)
+			_ = r.flush(context.WithoutCancel(ctx))
 		case <-ctx.Done():
 			batch := r.drainPending()
-			err := r.flush(context.WithoutCancel(ctx), batch)
+			err := r.flush(context.WithoutCancel(ctx))
 			for _, w := range batch {
 				w.done <- err
 			}
@@ -356,15 +392,10 @@ func (r *Registry) drainPending() []writeRequest {
 	}
 }
 
-// flush writes the keys of batch and everything dirty, each as it is now (or deleted when it
-// is gone), in one store transaction. On failure the keys stay dirty for the next attempt.
-func (r *Registry) flush(ctx context.Context, batch []writeRequest) error {
+// flush writes everything dirty, each instance as it is now (or deleted when it is gone), in
+// one store transaction. On failure the keys stay dirty for the next attempt.
+func (r *Registry) flush(ctx context.Context) error {
 	r.mu.Lock()
-	for _, w := range batch {
-		for _, k := range w.keys {
-			r.dirty[k] = struct{}{}
-		}
-	}
 	if len(r.dirty) == 0 {
 		r.mu.Unlock()
 		return nil
@@ -372,10 +403,15 @@ func (r *Registry) flush(ctx context.Context, batch []writeRequest) error {
 	keys := make([]hub.InstanceKey, 0, len(r.dirty))
 	var puts []hub.Instance
 	var deletes []hub.InstanceKey
+	var synced []*entry // state changes this write makes durable
 	for k := range r.dirty {
 		keys = append(keys, k)
 		if e := r.lookup(k); e != nil {
 			puts = append(puts, e.in)
+			if e.unsynced {
+				synced = append(synced, e)
+				e.unsynced = false
+			}
 		} else {
 			deletes = append(deletes, k)
 		}
@@ -388,6 +424,9 @@ func (r *Registry) flush(ctx context.Context, batch []writeRequest) error {
 		r.mu.Lock()
 		for _, k := range keys {
 			r.dirty[k] = struct{}{}
+		}
+		for _, e := range synced {
+			e.unsynced = true
 		}
 		r.mu.Unlock()
 		r.writeErr.Add(1)
@@ -422,7 +461,7 @@ func (r *Registry) sweep() {
 	changed := false
 	for sk, s := range r.services {
 		for name, e := range s.instances {
-			silent := now.Sub(e.in.LastSeen)
+			silent := now.Sub(e.heard)
 			switch {
 			case silent > r.cfg.DeregisterAfter:
 				delete(s.instances, name)
@@ -432,6 +471,7 @@ func (r *Registry) sweep() {
 				r.log.Info("instance deregistered", "instance", e.in.Key.String(), "silent", silent.Round(time.Second).String())
 			case !e.in.Stale && silent > time.Duration(r.cfg.StaleAfter)*e.in.Interval:
 				e.in.Stale = true
+				e.unsynced = true
 				e.status = status.Critical
 				r.dirty[e.in.Key] = struct{}{}
 				changed = true
@@ -451,11 +491,11 @@ func (r *Registry) sweep() {
 // FlushInterval, and tests with a fake clock call it directly.
 func (r *Registry) Sweep(ctx context.Context) error {
 	r.sweep()
-	return r.persist(ctx, nil)
+	return r.persist(ctx)
 }
 
 // Flush writes everything not yet durable and waits for it.
-func (r *Registry) Flush(ctx context.Context) error { return r.persist(ctx, nil) }
+func (r *Registry) Flush(ctx context.Context) error { return r.persist(ctx) }
 
 // StoreHealth reports whether the last store write failed, with its error.
 func (r *Registry) StoreHealth() (ok bool, lastErr string) {
@@ -465,24 +505,42 @@ func (r *Registry) StoreHealth() (ok bool, lastErr string) {
 	return !r.failing.Load(), lastErr
 }
 
-// Stats are the registry's counters for the dashboard's metrics route.
-type Stats struct {
-	Services       int    `json:"services"`
-	Instances      int    `json:"instances"`
-	Dirty          int    `json:"pending_writes"`
-	Flushes        uint64 `json:"flushes"`
-	WriteErrors    uint64 `json:"write_errors"`
-	StoreHealthy   bool   `json:"store_healthy"`
-	StoreLastError string `json:"store_last_error,omitempty"`
+// Counts are how many services and instances a caller can see.
+type Counts struct {
+	Services  int `json:"services"`
+	Instances int `json:"instances"`
 }
 
-// Stats returns the registry's counters.
-func (r *Registry) Stats() Stats {
+// Counts returns the number of visible services and instances.
+func (r *Registry) Counts(visible Visibility) Counts {
 	r.mu.RLock()
-	st := Stats{Services: len(r.services), Instances: r.count, Dirty: len(r.dirty)}
+	defer r.mu.RUnlock()
+	var c Counts
+	for _, s := range r.services {
+		if visible(s.key.tenant) {
+			c.Services++
+			c.Instances += len(s.instances)
+		}
+	}
+	return c
+}
+
+// StoreStats are the registry's write-path counters, hub-wide.
+type StoreStats struct {
+	PendingWrites int    `json:"pending_writes"`
+	Writes        uint64 `json:"writes"`
+	WriteErrors   uint64 `json:"write_errors"`
+	Healthy       bool   `json:"healthy"`
+	LastError     string `json:"last_error,omitempty"`
+}
+
+// StoreStats returns the write-path counters.
+func (r *Registry) StoreStats() StoreStats {
+	r.mu.RLock()
+	st := StoreStats{PendingWrites: len(r.dirty)}
 	r.mu.RUnlock()
-	st.Flushes = r.flushes.Load()
+	st.Writes = r.flushes.Load()
 	st.WriteErrors = r.writeErr.Load()
-	st.StoreHealthy, st.StoreLastError = r.StoreHealth()
+	st.Healthy, st.LastError = r.StoreHealth()
 	return st
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -360,5 +361,62 @@ func TestHealthPaginationAndComponents(t *testing.T) {
 	}
 	if got.Status != status.Unhealthy {
 		t.Fatalf("a critical component down must make overall unhealthy, got %s", got.Status)
+	}
+}
+
+// TestCancelledRequestThenRetry: a state change whose request was cancelled is still made
+// durable, and a retry of the same report, answered "ignored", is answered only once it is.
+func TestCancelledRequestThenRetry(t *testing.T) {
+	h := newHarness(t, "", nil)
+	h.apply(report("orders", "o1", 1, 1, status.Passing))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, _ = h.reg.Apply(ctx, report("orders", "o1", 1, 2, status.Critical))
+	res := h.apply(report("orders", "o1", 1, 2, status.Critical))
+	if res.Outcome != registry.Ignored {
+		t.Fatalf("retry outcome %s, want ignored", res.Outcome)
+	}
+	if got := stored(t, h)["default/orders/o1"]; got.Seq != 2 || got.Status() != status.Critical {
+		t.Fatalf("retry answered while the store holds seq %d %s", got.Seq, got.Status())
+	}
+}
+
+// TestHubDowntimeIsNotAgentSilence: after a restart, staleness and deregistration count from
+// the hub's start, not from the last report before the hub went down.
+func TestHubDowntimeIsNotAgentSilence(t *testing.T) {
+	dir := t.TempDir()
+	h := newHarness(t, dir, nil)
+	h.apply(report("orders", "o1", 1, 1, status.Passing))
+	h.stop()
+
+	later := &fakeClock{t: h.clock.Now().Add(time.Hour)} // down longer than deregister_after
+	h2 := newHarness(t, dir, func(c *registry.Config) { c.Now = later.Now })
+	ctx := context.Background()
+	if err := h2.reg.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := h2.reg.Summary("*", all); s.Instances["passing"] != 1 {
+		t.Fatalf("right after a restart: %+v", s.Instances)
+	}
+	later.Add(31 * time.Second) // now the agent has been silent 3 intervals since the hub came back
+	if err := h2.reg.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := h2.reg.Summary("*", all); s.Instances["critical"] != 1 {
+		t.Fatalf("31 s after the restart without a report: %+v", s.Instances)
+	}
+}
+
+// TestSummaryWhyFollowsOutput: the cached summary's why follows a failing check's output even
+// when its status stays the same.
+func TestSummaryWhyFollowsOutput(t *testing.T) {
+	h := newHarness(t, "", nil)
+	h.apply(report("orders", "o1", 1, 1, status.Critical))
+	if w := h.reg.Summary("*", all).Worst[0].Why; !strings.HasSuffix(w, "seq 1") {
+		t.Fatalf("why %q", w)
+	}
+	h.apply(report("orders", "o1", 1, 2, status.Critical)) // same status, output "seq 2"
+	if w := h.reg.Summary("*", all).Worst[0].Why; !strings.HasSuffix(w, "seq 2") {
+		t.Fatalf("why %q did not follow the output", w)
 	}
 }
