@@ -102,8 +102,8 @@ func (a *App) readiness() error {
 	return nil
 }
 
-// Run serves until ctx ends, then stops in order: readiness goes 503, the listener stops
-// accepting and in-flight requests finish (bounded by ShutdownTimeout), the registry flushes
+// Run serves until ctx ends, then stops in order: readiness goes 503 (for ShutdownDelay, so
+// load balancers notice), the listener stops accepting and in-flight requests finish (bounded by ShutdownTimeout), the registry flushes
 // what is not yet durable, and the store closes.
 func (a *App) Run(ctx context.Context) error {
 	regCtx, stopRegistry := context.WithCancel(context.WithoutCancel(ctx))
@@ -121,8 +121,12 @@ func (a *App) Run(ctx context.Context) error {
 		runErr = fmt.Errorf("serve: %w", err)
 	}
 
-	// Stop order: not ready → stop HTTP → flush registry → close store.
+	// Stop order: not ready (for ShutdownDelay) → stop HTTP → flush registry → close store.
 	a.stopping.Store(true)
+	if d := time.Duration(a.cfg.ShutdownDelay); d > 0 && runErr == nil {
+		a.log.Info("draining: /ready answers 503", "for", d.String())
+		time.Sleep(d)
+	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
 	if err := a.server.Shutdown(shutCtx); err != nil {

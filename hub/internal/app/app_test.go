@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -226,4 +227,77 @@ func TestShippedExample(t *testing.T) {
 	if want := DefaultConfig(); cfg != want {
 		t.Fatalf("example differs from the defaults:\n got %+v\nwant %+v", cfg, want)
 	}
+}
+
+func TestSecretPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	env := envOf(map[string]string{"HUB_JWT_SECRET": "from-the-environment-0123456789abcdef"})
+	got, err := loadSecret(Config{Dev: true, DataDir: dir}, env)
+	if err != nil || string(got) != "from-the-environment-0123456789abcdef" {
+		t.Fatalf("--dev with HUB_JWT_SECRET set: %q %v", got, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "dev-secret")); err == nil {
+		t.Fatal("--dev wrote a dev secret although HUB_JWT_SECRET was set")
+	}
+	got, err = loadSecret(Config{Dev: true, DataDir: dir}, envOf(nil))
+	if err != nil || len(got) < 32 {
+		t.Fatalf("--dev without a secret: %q %v", got, err)
+	}
+	again, _ := loadSecret(Config{Dev: true, DataDir: dir}, envOf(nil))
+	if string(again) != string(got) {
+		t.Fatal("--dev must reuse its secret across restarts")
+	}
+}
+
+// TestReadyTurns503WhileDraining: after a stop signal /ready answers 503 for shutdown_delay
+// while the listener still serves.
+func TestReadyTurns503WhileDraining(t *testing.T) {
+	listen := "127.0.0.1:" + freePortNum(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var out, errb syncBuffer
+	go func() {
+		done <- Main(ctx, []string{"serve", "--dev", "--data-dir", t.TempDir(), "--listen", listen, "--shutdown-delay", "3s"}, &out, &errb, envOf(nil))
+	}()
+	ready := func() int {
+		res, err := http.Get("http://" + listen + "/ready")
+		if err != nil {
+			return 0
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	poll(t, 10*time.Second, func() bool { return ready() == 200 })
+	cancel()
+	poll(t, 3*time.Second, func() bool { return ready() == 503 })
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errb.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("hub did not stop")
+	}
+}
+
+func poll(t *testing.T, within time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %s", within)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func freePortNum(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
 }

@@ -129,12 +129,14 @@ func parseServe(args []string, stderr io.Writer, getenv env) (Config, string, er
 }
 
 // loadSecret finds the JWT secret: HUB_JWT_SECRET, then HUB_JWT_SECRET_FILE, then (with --dev)
-// <data-dir>/dev-secret, created with a random secret when missing.
+// <data-dir>/dev-secret, created with a random secret when missing. `hub token issue` looks in
+// the same order, so its tokens always verify on the hub it was pointed at.
 func loadSecret(cfg Config, getenv env) ([]byte, error) {
-	if cfg.Dev {
-		return devSecret(cfg.DataDir)
+	secret, err := configuredSecret(getenv)
+	if err != nil || secret != nil || !cfg.Dev {
+		return secret, err
 	}
-	return configuredSecret(getenv)
+	return devSecret(cfg.DataDir)
 }
 
 func configuredSecret(getenv env) ([]byte, error) {

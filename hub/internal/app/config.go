@@ -32,6 +32,9 @@ type Config struct {
 
 	// Dev generates (or reuses) a random secret in DataDir and prints an admin token. Flag only.
 	Dev bool `yaml:"-"`
+	// ShutdownDelay is how long /ready answers 503 before the listener closes on a stop
+	// signal, so a load balancer stops sending new requests first.
+	ShutdownDelay Duration `yaml:"shutdown_delay"`
 	// ShutdownTimeout bounds how long in-flight requests may take after a stop signal.
 	ShutdownTimeout time.Duration `yaml:"-"`
 }
@@ -77,6 +80,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		return errors.New("data_dir: must not be empty")
+	}
+	if c.ShutdownDelay < 0 || time.Duration(c.ShutdownDelay) > time.Minute {
+		return errors.New("shutdown_delay: must be between 0s and 1m")
 	}
 	if c.Ingest.MaxBody < 1024 || c.Ingest.MaxBody > 64<<20 {
 		return errors.New("ingest.max_body: must be between 1KiB and 64MiB")
@@ -207,6 +213,14 @@ func (c *Config) bindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.MetricsPublic, "metrics-public", c.MetricsPublic, "serve /metrics without a token")
 	fs.StringVar(&c.Log.Level, "log-level", c.Log.Level, "log level: debug, info, warn, error")
 	fs.StringVar(&c.Log.Format, "log-format", c.Log.Format, "log format: json or text")
+	fs.Func("shutdown-delay", "how long /ready answers 503 before the listener closes on SIGTERM (e.g. 5s)", func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration", v)
+		}
+		c.ShutdownDelay = Duration(d)
+		return nil
+	})
 }
 
 // devSecretPath is where --dev keeps its secret.

@@ -99,6 +99,40 @@ func TestAgentRestartAcceptedAtOnce(t *testing.T) {
 	// new agent's first reports can.
 	startAgent(t, cfg)
 	waitStatus(t, h, "orders", "orders-1", "critical", 15*time.Second)
+
+	// The same rule, pinned down: after seq 1000 of one boot, seq 1 of a newer boot is stored.
+	tok := issue(t, auth.Agent, "default", "orders")
+	boot := time.Now().UnixNano()
+	for _, r := range []struct {
+		boot int64
+		seq  int
+		st   string
+		want string
+	}{
+		{boot, 1000, "passing", `"outcome":"stored"`},
+		{boot, 999, "critical", `"outcome":"ignored"`},
+		{boot + 1, 1, "critical", `"outcome":"stored","status":"critical"`},
+	} {
+		body := fmt.Sprintf(`{"version":1,"tenant":"default","service":"orders","instance":"direct","boot":%d,"seq":%d,"interval":"10s",
+			"checks":[{"name":"web","kind":"http","status":%q}]}`, r.boot, r.seq, r.st)
+		if code, got := post(t, h.url+"/api/v1/agent/reports", tok, body); code != 200 || !strings.Contains(got, r.want) {
+			t.Fatalf("boot %d seq %d: %d %s, want %s", r.boot, r.seq, code, got, r.want)
+		}
+	}
+}
+
+func post(t *testing.T, url, token, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var b bytes.Buffer
+	_, _ = b.ReadFrom(res.Body)
+	return res.StatusCode, b.String()
 }
 
 // TestSilentAgentGoesStale: an agent killed with SIGKILL stops reporting; after stale_after

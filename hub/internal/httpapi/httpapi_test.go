@@ -509,3 +509,22 @@ func TestHealthQueryValidation(t *testing.T) {
 		t.Fatalf("page: %s", r.body)
 	}
 }
+
+func TestWrongMethodIs405(t *testing.T) {
+	e := newEnv(t, true)
+	viewer := e.token(auth.Viewer, "default", "")
+	agent := e.token(auth.Agent, "default", "orders")
+	for _, tc := range []struct{ method, path, token string }{
+		{"POST", "/health", ""}, {"DELETE", "/ready", ""}, {"PUT", "/metrics", ""},
+		{"GET", "/api/v1/agent/reports", agent},
+		{"POST", "/api/v1/dashboard/health", viewer}, {"PUT", "/api/v1/dashboard/summary", viewer},
+		{"DELETE", "/api/v1/dashboard/metrics", viewer},
+	} {
+		if r := e.do(tc.method, tc.path, tc.token, nil); r.code != 405 || !strings.Contains(r.body, `"error"`) {
+			t.Errorf("%s %s: %d %s", tc.method, tc.path, r.code, r.body)
+		}
+	}
+	if r := e.do("GET", "/api/v1/dashboard/nothing", viewer, nil); r.code != 404 {
+		t.Errorf("unknown route: %d", r.code)
+	}
+}

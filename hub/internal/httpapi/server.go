@@ -129,6 +129,18 @@ func (s *Server) routes() {
 	dash.Handle("/health", s.handle(s.dashboardHealth)).Methods(http.MethodGet)
 	dash.Handle("/summary", s.handle(s.dashboardSummary)).Methods(http.MethodGet)
 	dash.Handle("/metrics", s.handle(s.dashboardMetrics)).Methods(http.MethodGet)
+
+	// gorilla/mux loses a method mismatch when a later route of the same router fails on its
+	// path, answering 404; a method-less route per path, registered last, answers 405.
+	for router, paths := range map[*mux.Router][]string{
+		r:     {"/health", "/ready", "/api/v1/openapi.json", "/metrics"},
+		agent: {"/reports"},
+		dash:  {"/health", "/summary", "/metrics"},
+	} {
+		for _, p := range paths {
+			router.Handle(p, r.MethodNotAllowedHandler)
+		}
+	}
 	s.router = r
 }
 
