@@ -64,11 +64,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		if !c.visible(s.key.tenant) {
 			continue
 		}
-		for _, e := range s.instances {
-			counts[e.status]++
+		a := s.aggregate()
+		for i, k := range a.instances {
+			counts[checkWords[i]] += k
 		}
 		n += len(s.instances)
-		svcs = append(svcs, svc{s.key.tenant, s.key.name, s.status()})
+		svcs = append(svcs, svc{s.key.tenant, s.key.name, a.status})
 	}
 	pending = len(c.r.dirty)
 	c.r.mu.RUnlock()

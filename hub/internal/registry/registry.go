@@ -116,6 +116,10 @@ type serviceKey struct{ tenant, name string }
 type service struct {
 	key       serviceKey
 	instances map[string]*entry
+	// agg caches what views need of the service as a whole; nil after any change to it.
+	// Writers clear it under r.mu; readers fill it under r.mu's read lock, so two readers may
+	// compute the same value.
+	agg atomic.Pointer[serviceAgg]
 }
 
 type writeRequest struct {
@@ -228,7 +232,7 @@ func (r *Registry) Apply(ctx context.Context, rep *protocol.Report) (Result, err
 		next.FirstSeen = e.in.FirstSeen
 		changed = stateChanged(&e.in, &next)
 		if !changed && outputsChanged(&e.in, &next) {
-			r.gen.Add(1) // what a summary says of a failing check follows its output
+			r.touch(svc) // what a summary says of a failing check follows its output
 		}
 	}
 	e.in = next
@@ -241,13 +245,20 @@ func (r *Registry) Apply(ctx context.Context, rep *protocol.Report) (Result, err
 		return Result{Outcome: Heartbeat, Status: st}, nil
 	}
 	e.unsynced = true
-	r.gen.Add(1)
+	r.touch(svc)
 	r.mu.Unlock()
 
 	if err := r.persist(ctx); err != nil {
 		return r.persistFailed(ctx, st, err)
 	}
 	return Result{Outcome: Stored, Status: st}, nil
+}
+
+// touch records a change to svc: its cached aggregate is dropped and the generation that
+// cached summaries are checked against moves on; r.mu is held for writing.
+func (r *Registry) touch(svc *service) {
+	svc.agg.Store(nil)
+	r.gen.Add(1)
 }
 
 // persistFailed answers Apply when a state change could not be made durable: it stays in
@@ -458,8 +469,8 @@ func (r *Registry) sweep() {
 	now := r.cfg.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	changed := false
 	for sk, s := range r.services {
+		changed := false
 		for name, e := range s.instances {
 			silent := now.Sub(e.heard)
 			switch {
@@ -478,12 +489,12 @@ func (r *Registry) sweep() {
 				r.log.Warn("instance stale", "instance", e.in.Key.String(), "silent", silent.Round(time.Second).String())
 			}
 		}
+		if changed {
+			r.touch(s)
+		}
 		if len(s.instances) == 0 {
 			delete(r.services, sk)
 		}
-	}
-	if changed {
-		r.gen.Add(1)
 	}
 }
 

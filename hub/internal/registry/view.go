@@ -87,8 +87,8 @@ func (r *Registry) Health(q HealthQuery) Health {
 	now := r.cfg.Now()
 	r.mu.RLock()
 	svcs := r.visibleServices(q.Visible)
-	comps := componentsOf(svcs)
-	out := Health{Status: overall(svcs, comps), Components: comps, Services: []ServiceView{}}
+	st, comps := overall(svcs)
+	out := Health{Status: st, Components: comps, Services: []ServiceView{}}
 	var page []*service
 	for _, s := range svcs {
 		if q.Service == "" || s.key.name == q.Service {
@@ -129,13 +129,49 @@ func (r *Registry) visibleServices(visible Visibility) []*service {
 	return out
 }
 
-func (s *service) status() status.Service {
+// serviceAgg is what views need of one service as a whole, derived from its instances.
+type serviceAgg struct {
+	status    status.Service
+	instances [4]int // by status: passing, warning, critical, unknown
+	comps     []ComponentView
+	why       string
+}
+
+var checkWords = [4]status.Check{status.Passing, status.Warning, status.Critical, status.Unknown}
+
+func checkIndex(c status.Check) int {
+	switch c {
+	case status.Passing:
+		return 0
+	case status.Warning:
+		return 1
+	case status.Critical:
+		return 2
+	}
+	return 3
+}
+
+// aggregate returns s's aggregate, computing it when a change dropped it; r.mu is held.
+func (s *service) aggregate() *serviceAgg {
+	if a := s.agg.Load(); a != nil {
+		return a
+	}
+	a := &serviceAgg{}
 	sts := make([]status.Check, 0, len(s.instances))
 	for _, e := range s.instances {
 		sts = append(sts, e.status)
+		a.instances[checkIndex(e.status)]++
 	}
-	return status.ServiceOf(sts)
+	a.status = status.ServiceOf(sts)
+	a.comps = componentsOf(s)
+	if a.status != status.Healthy {
+		a.why = why(s)
+	}
+	s.agg.Store(a)
+	return a
 }
+
+func (s *service) status() status.Service { return s.aggregate().status }
 
 func (s *service) sortedInstances() []*entry {
 	out := make([]*entry, 0, len(s.instances))
@@ -176,53 +212,61 @@ func instanceView(e *entry, now time.Time) InstanceView {
 	return v
 }
 
-// componentsOf derives the components probed by the checks of svcs: each takes the worst
-// status its probes report and is critical when any probe says so; r.mu is held.
-func componentsOf(svcs []*service) []ComponentView {
-	type ckey struct{ tenant, name string }
-	byKey := map[ckey]*ComponentView{}
-	for _, s := range svcs {
-		for _, e := range s.instances {
-			for _, c := range e.in.Checks {
-				if c.Component == "" {
-					continue
-				}
-				st := c.Status
-				if e.in.Stale {
-					st = status.Unknown // a silent agent says nothing about what it probed
-				}
-				k := ckey{s.key.tenant, c.Component}
-				cv := byKey[k]
-				if cv == nil {
-					cv = &ComponentView{Tenant: k.tenant, Name: k.name, Kind: c.Kind, Status: st, Meta: map[string]string{}}
-					byKey[k] = cv
-				} else {
-					cv.Status = status.Worst(cv.Status, st)
-				}
-				cv.Critical = cv.Critical || c.Critical
+// componentsOf derives the components probed by the checks of s's instances: each takes the
+// worst status its probes report and is critical when any probe says so; r.mu is held.
+func componentsOf(s *service) []ComponentView {
+	var out []ComponentView
+	for _, e := range s.instances {
+		for _, c := range e.in.Checks {
+			if c.Component == "" {
+				continue
 			}
+			st := c.Status
+			if e.in.Stale {
+				st = status.Unknown // a silent agent says nothing about what it probed
+			}
+			i := slices.IndexFunc(out, func(cv ComponentView) bool { return cv.Name == c.Component })
+			if i < 0 {
+				out = append(out, ComponentView{Tenant: s.key.tenant, Name: c.Component, Kind: c.Kind, Status: st, Critical: c.Critical})
+				continue
+			}
+			out[i].Status = status.Worst(out[i].Status, st)
+			out[i].Critical = out[i].Critical || c.Critical
 		}
 	}
-	out := make([]ComponentView, 0, len(byKey))
-	for _, cv := range byKey {
-		out = append(out, *cv)
-	}
-	slices.SortFunc(out, func(a, b ComponentView) int {
-		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Name, b.Name))
-	})
 	return out
 }
 
-func overall(svcs []*service, comps []ComponentView) status.Service {
+// overall merges the services' components (each takes the worst status any service's probes
+// see) and rolls everything into the overall status; r.mu is held.
+func overall(svcs []*service) (status.Service, []ComponentView) {
+	type ckey struct{ tenant, name string }
+	byKey := map[ckey]*ComponentView{}
 	sts := make([]status.Service, len(svcs))
 	for i, s := range svcs {
-		sts[i] = s.status()
+		a := s.aggregate()
+		sts[i] = a.status
+		for _, c := range a.comps {
+			k := ckey{c.Tenant, c.Name}
+			if cv := byKey[k]; cv != nil {
+				cv.Status = status.Worst(cv.Status, c.Status)
+				cv.Critical = cv.Critical || c.Critical
+			} else {
+				c.Meta = map[string]string{}
+				byKey[k] = &c
+			}
+		}
 	}
-	cs := make([]status.Component, len(comps))
-	for i, c := range comps {
-		cs[i] = status.Component{Status: c.Status, Critical: c.Critical}
+	comps := make([]ComponentView, 0, len(byKey))
+	cs := make([]status.Component, 0, len(byKey))
+	for _, cv := range byKey {
+		comps = append(comps, *cv)
+		cs = append(cs, status.Component{Status: cv.Status, Critical: cv.Critical})
 	}
-	return status.Overall(sts, cs)
+	slices.SortFunc(comps, func(a, b ComponentView) int {
+		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Name, b.Name))
+	})
+	return status.Overall(sts, cs), comps
 }
 
 // Offender is one of the worst services in a Summary, with why.
@@ -267,20 +311,21 @@ func (r *Registry) Summary(scope string, visible Visibility) Summary {
 	r.mu.RLock()
 	gen = r.gen.Load() // changes need r.mu, so this gen matches what is read below
 	svcs := r.visibleServices(visible)
+	st, _ := overall(svcs)
 	sum := Summary{
-		Status:    overall(svcs, componentsOf(svcs)),
+		Status:    st,
 		Services:  map[string]int{string(status.Healthy): 0, string(status.Degraded): 0, string(status.Unhealthy): 0, string(status.ServiceUnknown): 0},
 		Instances: map[string]int{string(status.Passing): 0, string(status.Warning): 0, string(status.Critical): 0, string(status.Unknown): 0},
 		Worst:     []Offender{},
 	}
 	for _, s := range svcs {
-		st := s.status()
-		sum.Services[string(st)]++
-		for _, e := range s.instances {
-			sum.Instances[string(e.status)]++
+		a := s.aggregate()
+		sum.Services[string(a.status)]++
+		for i, n := range a.instances {
+			sum.Instances[string(checkWords[i])] += n
 		}
-		if st != status.Healthy {
-			sum.Worst = append(sum.Worst, Offender{Tenant: s.key.tenant, Name: s.key.name, Status: st, Why: why(s)})
+		if a.status != status.Healthy {
+			sum.Worst = append(sum.Worst, Offender{Tenant: s.key.tenant, Name: s.key.name, Status: a.status, Why: a.why})
 		}
 	}
 	r.mu.RUnlock()
