@@ -94,7 +94,9 @@ func newEnv(t *testing.T, metricsPublic bool) *env {
 }
 
 func collectorOf(reg *registry.Registry) func(registry.Visibility, bool) prometheus.Collector {
-	return func(v registry.Visibility, hubWide bool) prometheus.Collector { return registry.NewCollector(reg, v, hubWide) }
+	return func(v registry.Visibility, hubWide bool) prometheus.Collector {
+		return registry.NewCollector(reg, v, hubWide)
+	}
 }
 
 func (e *env) token(role auth.Role, tenant, service string) string {

@@ -43,11 +43,11 @@ type Config struct {
 	// RegistryCollector gives the registry's series for the tenants visible allows; hubWide
 	// adds the hub-wide store series.
 	RegistryCollector func(visible registry.Visibility, hubWide bool) prometheus.Collector
-	Log           *slog.Logger
-	Version       string
-	MetricsPublic bool         // serve /metrics without a token
-	MaxBody       int64        // report body cap in bytes (default 1 MiB)
-	Ready         func() error // nil when the hub can serve; the reason otherwise
+	Log               *slog.Logger
+	Version           string
+	MetricsPublic     bool         // serve /metrics without a token
+	MaxBody           int64        // report body cap in bytes (default 1 MiB)
+	Ready             func() error // nil when the hub can serve; the reason otherwise
 }
 
 // Server routes the hub's HTTP API.
