@@ -5,11 +5,15 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -56,7 +60,7 @@ func (c *clock) Add(d time.Duration) {
 
 func newEnv(t *testing.T, metricsPublic bool) *env {
 	t.Helper()
-	now := time.Now()
+	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC) // tokens and registry share this frozen clock
 	clk := &clock{t: now}
 	keys, err := auth.NewKeys([]byte(secret), auth.WithClock(clk.Now))
 	if err != nil {
@@ -67,7 +71,9 @@ func newEnv(t *testing.T, metricsPublic bool) *env {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	reg, err := registry.New(context.Background(), registry.DefaultConfig(), st, log)
+	rcfg := registry.DefaultConfig()
+	rcfg.Now = clk.Now
+	reg, err := registry.New(context.Background(), rcfg, st, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,8 +150,11 @@ func reportJSON(t *testing.T, tenant, service, instance string, st status.Check)
 	seq := bootSeq.seq
 	bootSeq.Unlock()
 	r := protocol.Report{Version: 1, Tenant: tenant, Service: service, Instance: instance, Boot: 1, Seq: seq,
-		Interval: protocol.Duration(10 * time.Second),
-		Checks:   []protocol.CheckResult{{Name: "web", Kind: "http", Status: st, Output: "HTTP 200"}}}
+		Interval: protocol.Duration(10 * time.Second), Address: "10.0.0.7:8080",
+		Checks: []protocol.CheckResult{
+			{Name: "web", Kind: "http", Status: st, Output: "HTTP 200", LatencyMS: 1.25},
+			{Name: "db", Kind: "tcp", Status: status.Passing, Output: "connected", LatencyMS: 0.5, Component: "postgres-main", Critical: true},
+		}}
 	b, err := json.Marshal(r)
 	if err != nil {
 		t.Fatal(err)
@@ -528,5 +537,42 @@ func TestWrongMethodIs405(t *testing.T) {
 	}
 	if r := e.do("GET", "/api/v1/dashboard/nothing", viewer, nil); r.code != 404 {
 		t.Errorf("unknown route: %d", r.code)
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// TestGoldenShapes pins the JSON shapes of the dashboard routes; run with -update to accept a
+// deliberate change, then review the diff.
+func TestGoldenShapes(t *testing.T) {
+	e := newEnv(t, false)
+	e.do("POST", "/api/v1/agent/reports", e.token(auth.Agent, "default", "orders"), reportJSON(t, "default", "orders", "o1", status.Critical))
+	e.do("POST", "/api/v1/agent/reports", e.token(auth.Agent, "default", "orders"), reportJSON(t, "default", "orders", "o2", status.Passing))
+	e.do("POST", "/api/v1/agent/reports", e.token(auth.Agent, "default", "payments"), reportJSON(t, "default", "payments", "p1", status.Passing))
+	viewer := e.token(auth.Viewer, "default", "")
+	for _, g := range []struct{ file, path string }{
+		{"health.golden.json", "/api/v1/dashboard/health"},
+		{"summary.golden.json", "/api/v1/dashboard/summary"},
+		{"metrics.golden.json", "/api/v1/dashboard/metrics"},
+	} {
+		r := e.do("GET", g.path, viewer, nil)
+		var pretty bytes.Buffer
+		if err := json.Indent(&pretty, []byte(r.body), "", "  "); err != nil {
+			t.Fatalf("%s: %v: %s", g.path, err, r.body)
+		}
+		got := regexp.MustCompile(`"uptime_seconds": [0-9.e-]+`).ReplaceAll(pretty.Bytes(), []byte(`"uptime_seconds": 0`))
+		path := filepath.Join("testdata", g.file)
+		if *update {
+			if err := os.WriteFile(path, got, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run with -update to create it)", err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s differs from %s:\n%s", g.path, path, got)
+		}
 	}
 }
