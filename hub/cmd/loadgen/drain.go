@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,66 +17,97 @@ import (
 	"github.com/centralhub/centralhub/pkg/status"
 )
 
-// hubMetrics is the part of GET /api/v1/dashboard/metrics that drain reads.
-type hubMetrics struct {
-	Ingest struct {
+// storeMetrics are the store gauges and counters of the hub's /metrics that drain reads.
+type storeMetrics struct {
+	pending, writes, writeErrors float64
+}
+
+// getStoreMetrics reads centralhub_store_pending_writes, centralhub_store_writes_total and
+// centralhub_store_write_errors_total from the hub's /metrics (Prometheus text format) and
+// fails when one is missing, so a renamed metric stops the benchmark instead of fooling it.
+func getStoreMetrics(ctx context.Context, c *http.Client, base, auth string) (storeMetrics, error) {
+	var m storeMetrics
+	body, err := getBody(ctx, c, strings.TrimRight(base, "/")+"/metrics", auth)
+	if err != nil {
+		return m, err
+	}
+	want := map[string]*float64{
+		"centralhub_store_pending_writes":     &m.pending,
+		"centralhub_store_writes_total":       &m.writes,
+		"centralhub_store_write_errors_total": &m.writeErrors,
+	}
+	found := 0
+	for line := range strings.Lines(string(body)) {
+		name, value, ok := strings.Cut(strings.TrimSpace(line), " ")
+		dst := want[name]
+		if !ok || dst == nil {
+			continue
+		}
+		if *dst, err = strconv.ParseFloat(strings.TrimSpace(value), 64); err != nil {
+			return m, fmt.Errorf("metrics: %s: %w", name, err)
+		}
+		found++
+	}
+	if found != len(want) {
+		return m, fmt.Errorf("metrics: want %d store series, found %d (renamed?)", len(want), found)
+	}
+	return m, nil
+}
+
+// hubIngest is the hub's own view of ingest in GET /api/v1/dashboard/metrics (admin of all
+// tenants), reported alongside; drain does not depend on it.
+type hubIngest struct {
+	Ingest *struct {
 		Total uint64  `json:"total"`
 		P50MS float64 `json:"p50_ms"`
 		P99MS float64 `json:"p99_ms"`
 	} `json:"ingest"`
-	Registry struct {
-		Instances     int    `json:"instances"`
-		PendingWrites int    `json:"pending_writes"`
-		Flushes       uint64 `json:"flushes"`
-		WriteErrors   uint64 `json:"write_errors"`
-	} `json:"registry"`
 }
 
-func getMetrics(ctx context.Context, c *http.Client, base, auth string) (hubMetrics, error) {
-	var m hubMetrics
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/api/v1/dashboard/metrics", nil)
+func getBody(ctx context.Context, c *http.Client, url, auth string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return m, fmt.Errorf("metrics request: %w", err)
+		return nil, fmt.Errorf("request %s: %w", url, err)
 	}
 	req.Header.Set("Authorization", auth)
 	resp, err := c.Do(req)
 	if err != nil {
-		return m, fmt.Errorf("get metrics: %w", err)
+		return nil, fmt.Errorf("get %s: %w", url, err)
 	}
 	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", url, err)
+	}
 	if resp.StatusCode != http.StatusOK {
-		return m, fmt.Errorf("get metrics: status %d", resp.StatusCode)
+		return nil, fmt.Errorf("get %s: status %d", url, resp.StatusCode)
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
-		return m, fmt.Errorf("decode metrics: %w", err)
-	}
-	return m, nil
+	return body, nil
 }
 
 // drainResult is what `loadgen drain` writes to --out.
 type drainResult struct {
 	DrainedAtUnixNano int64   `json:"drained_at_unix_nano"` // when the barrier write was answered
 	WaitedMS          float64 `json:"waited_ms"`            // from the start of drain
-	FlushesBefore     uint64  `json:"flushes_before"`
-	FlushesAfter      uint64  `json:"flushes_after"`
-	PendingAfter      int     `json:"pending_writes_after"`
-	WriteErrors       uint64  `json:"write_errors"`
-	Instances         int     `json:"instances"` // in the registry, with the barrier instance
+	WritesBefore      float64 `json:"writes_before"`        // centralhub_store_writes_total
+	WritesAfter       float64 `json:"writes_after"`
+	PendingAfter      float64 `json:"pending_writes_after"` // centralhub_store_pending_writes
+	WriteErrors       float64 `json:"write_errors"`
 	BarrierOutcome    string  `json:"barrier_outcome"`
-	HubIngestTotal    uint64  `json:"hub_ingest_total"`
-	HubIngestP50MS    float64 `json:"hub_ingest_p50_ms"` // the hub's own view, last 2048 reports
-	HubIngestP99MS    float64 `json:"hub_ingest_p99_ms"`
+	HubIngestTotal    uint64  `json:"hub_ingest_total,omitempty"`
+	HubIngestP50MS    float64 `json:"hub_ingest_p50_ms,omitempty"` // the hub's own view, last samples
+	HubIngestP99MS    float64 `json:"hub_ingest_p99_ms,omitempty"`
 }
 
-// drain waits until the hub's write queue has drained: it polls pending_writes until it is 0,
-// then sends a state-changing report for a barrier instance and waits for its "stored" answer.
-// The registry has one writer that writes everything pending with every store transaction,
-// so that answer means every report applied before it is durable; the metrics read after it
-// must show pending_writes 0 and at least one more committed flush.
+// drain waits until the hub's write queue has drained: it polls centralhub_store_pending_writes
+// until it is 0, then sends a state-changing report for a barrier instance and waits for its
+// "stored" answer. The registry has one writer that writes everything pending with every store
+// transaction, so that answer means every report applied before it is durable; the metrics read
+// after it must show no pending writes and at least one more committed store write.
 func drain(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := newFlags("drain")
 	base := fs.String("url", "", "hub base URL (required)")
-	adminPath := fs.String("admin-token", "", "admin (or viewer) token file, for the metrics route (required)")
+	adminPath := fs.String("admin-token", "", "admin token file, for /metrics (required)")
 	tokensPath := fs.String("tokens", "", "agent tokens file, for the barrier service (required)")
 	timeout := fs.Duration("timeout", 60*time.Second, "give up after this long")
 	out := fs.String("out", "", "write the result as JSON to this file")
@@ -93,11 +125,11 @@ func drain(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	before, err := getMetrics(ctx, s.client, *base, admin)
-	for ; err == nil && before.Registry.PendingWrites > 0; before, err = getMetrics(ctx, s.client, *base, admin) {
+	before, err := getStoreMetrics(ctx, s.client, *base, admin)
+	for ; err == nil && before.pending > 0; before, err = getStoreMetrics(ctx, s.client, *base, admin) {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("pending_writes still %d after %s", before.Registry.PendingWrites, *timeout)
+			return fmt.Errorf("pending writes still %.0f after %s", before.pending, *timeout)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -114,16 +146,19 @@ func drain(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	drainedAt := time.Now()
-	after, err := getMetrics(ctx, s.client, *base, admin)
+	after, err := getStoreMetrics(ctx, s.client, *base, admin)
 	if err != nil {
 		return err
 	}
 	res := drainResult{
 		DrainedAtUnixNano: drainedAt.UnixNano(), WaitedMS: float64(drainedAt.Sub(start).Microseconds()) / 1000,
-		FlushesBefore: before.Registry.Flushes, FlushesAfter: after.Registry.Flushes,
-		PendingAfter: after.Registry.PendingWrites, WriteErrors: after.Registry.WriteErrors,
-		Instances: after.Registry.Instances, BarrierOutcome: outcome,
-		HubIngestTotal: after.Ingest.Total, HubIngestP50MS: after.Ingest.P50MS, HubIngestP99MS: after.Ingest.P99MS,
+		WritesBefore: before.writes, WritesAfter: after.writes, PendingAfter: after.pending,
+		WriteErrors: after.writeErrors, BarrierOutcome: outcome,
+	}
+	var hi hubIngest
+	if b, err := getBody(ctx, s.client, strings.TrimRight(*base, "/")+"/api/v1/dashboard/metrics", admin); err == nil &&
+		json.Unmarshal(b, &hi) == nil && hi.Ingest != nil {
+		res.HubIngestTotal, res.HubIngestP50MS, res.HubIngestP99MS = hi.Ingest.Total, hi.Ingest.P50MS, hi.Ingest.P99MS
 	}
 	if *out != "" {
 		if err := writeJSONFile(*out, res); err != nil {
@@ -133,12 +168,12 @@ func drain(ctx context.Context, args []string, stdout io.Writer) error {
 	switch {
 	case outcome != "stored":
 		return fmt.Errorf("barrier report answered %q, want stored", outcome)
-	case res.PendingAfter != 0 || res.FlushesAfter <= res.FlushesBefore:
-		return fmt.Errorf("after the barrier: pending_writes %d, flushes %d → %d", res.PendingAfter, res.FlushesBefore, res.FlushesAfter)
+	case res.PendingAfter != 0 || res.WritesAfter <= res.WritesBefore:
+		return fmt.Errorf("after the barrier: pending writes %.0f, store writes %.0f → %.0f", res.PendingAfter, res.WritesBefore, res.WritesAfter)
 	case res.WriteErrors > 0:
-		return fmt.Errorf("the hub counted %d failed store writes", res.WriteErrors)
+		return fmt.Errorf("the hub counted %.0f failed store writes", res.WriteErrors)
 	}
-	fmt.Fprintf(stdout, "drained after %.0f ms (flushes %d → %d)\n", res.WaitedMS, res.FlushesBefore, res.FlushesAfter)
+	fmt.Fprintf(stdout, "drained after %.0f ms (store writes %.0f → %.0f)\n", res.WaitedMS, res.WritesBefore, res.WritesAfter)
 	return nil
 }
 

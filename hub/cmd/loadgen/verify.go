@@ -79,7 +79,7 @@ type verifyResult struct {
 	Missing          int      `json:"missing"` // fleet instances not found
 	Unexpected       int      `json:"unexpected"`
 	WrongBoot        int      `json:"wrong_boot"`
-	Ahead            int      `json:"ahead"`       // stored seq beyond the last one sent: impossible
+	Ahead            int      `json:"ahead"`        // stored seq beyond the last one sent: impossible
 	AtLastSent       int      `json:"at_last_sent"` // stored seq is the last one sent
 	Lagging          int      `json:"lagging"`      // stored seq is behind the last one sent
 	LagSum           uint64   `json:"lag_sum"`      // sum of (last sent - stored) over the fleet

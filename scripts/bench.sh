@@ -1,0 +1,314 @@
+#!/usr/bin/env bash
+# Central Hub benchmarks (`make bench`, after `make build`):
+#   go       Go micro-benchmarks (-benchmem, -count 6) summarised by benchstat, compared with the
+#            previous run's results when .bench/gobench.txt exists
+#   ingest   hub vs a bare handler under wrk (scripts/bench/ingest.lua), counted once durable,
+#            with the store file checked afterwards by `loadgen verify`
+#   summary  GET /api/v1/dashboard/summary latency with hey, under 5,000 reports/s of ingest
+#   agent    bin/agent RSS and CPU under GNU time with 10 checks at 10 s
+# Raw outputs go to .bench/run-<time>/ (.bench/latest points at the last run); docs/BENCHMARKS.md
+# is rewritten from them by `loadgen doc`, with the exact commands and the machine's facts.
+#
+# Environment:
+#   BENCH_ONLY="ingest summary"  run only these parts; docs/BENCHMARKS.md is then left alone and the
+#                                partial document is written to the run directory only
+#   BENCH_DURATION=20s BENCH_THREADS=2 BENCH_CONNECTIONS=32   the wrk runs
+#   BENCH_SUMMARY_RATE=5000 BENCH_SUMMARY_DURATION=15s        the summary run
+#   BENCH_AGENT_SECONDS=60                                    the agent run
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PARTS=${BENCH_ONLY:-go ingest summary agent}
+DURATION=${BENCH_DURATION:-20s}
+THREADS=${BENCH_THREADS:-2}
+CONNS=${BENCH_CONNECTIONS:-32}
+SUMMARY_RATE=${BENCH_SUMMARY_RATE:-5000}
+SUMMARY_DURATION=${BENCH_SUMMARY_DURATION:-15s}
+AGENT_SECONDS=${BENCH_AGENT_SECONDS:-60}
+INSTANCES=10000
+PER_SERVICE=100
+FLIP_SHARE=0.01
+START_SEQ=2 # seq 1 is the registration
+BENCHSTAT=golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
+GO=${GO:-go}
+
+RUN=.bench/run-$(date -u +%Y%m%dT%H%M%SZ)
+LOADGEN=.bench/bin/loadgen
+mkdir -p "$RUN" .bench/bin
+ln -sfn "$(basename "$RUN")" .bench/latest
+
+log() { printf '== %s\n' "$*" >&2; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+want() { [[ " $PARTS " == *" $1 "* ]]; }
+
+# Everything started in the background is listed here and stopped, by PID, on any exit.
+PIDS=()
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# record NAME CMD... writes the command line, as run from the repository root, to commands.txt.
+record() {
+  local name=$1
+  shift
+  printf '%s\t%s\n' "$name" "$(printf '%q ' "$@" | sed 's/ $//')" >>"$RUN/commands.txt"
+}
+
+# record_secret NAME FILE CMD... records the command with FILE's content (a token) shown as
+# "$(cat FILE)", so that the documented command works in a later run and shows no token.
+record_secret() {
+  local name=$1 file=$2 secret line
+  shift 2
+  secret=$(cat "$file")
+  line=$(printf '%q ' "$@" | sed 's/ $//')
+  printf '%s\t%s\n' "$name" "${line//$secret/\"\$(cat $file)\"}" >>"$RUN/commands.txt"
+}
+
+# run NAME CMD... records the command and runs it in the foreground.
+run() {
+  record "$@"
+  shift
+  "$@"
+}
+
+# forget PID takes PID off the list of processes to stop on exit.
+forget() {
+  local kept=() p
+  for p in "${PIDS[@]}"; do [[ $p == "$1" ]] || kept+=("$p"); done
+  PIDS=("${kept[@]+"${kept[@]}"}")
+}
+
+# stop PID stops one process we started (SIGTERM, then wait) and returns its exit status.
+stop() {
+  local pid=$1 status=0
+  kill -TERM "$pid" 2>/dev/null || true
+  wait "$pid" || status=$?
+  forget "$pid"
+  return $status
+}
+
+# wait_for FILE PATTERN PID waits until FILE matches PATTERN (or PID died), printing the match.
+wait_for() {
+  local file=$1 pattern=$2 pid=$3 match
+  for _ in $(seq 1 200); do
+    if match=$(grep -o -m1 -E "$pattern" "$file" 2>/dev/null); then
+      printf '%s\n' "$match"
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || { cat "$file" "${file%.out}.log" 2>/dev/null >&2; die "process $pid exited; see $file"; }
+    sleep 0.05
+  done
+  die "timed out waiting for $pattern in $file"
+}
+
+need() { # command, Debian package: install the package only when the command is missing
+  command -v "$1" >/dev/null 2>&1 && return 0
+  log "installing Debian package $2"
+  local sudo=
+  [[ $(id -u) -eq 0 ]] || sudo=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y -q "$2" >/dev/null ||
+    { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q "$2" >/dev/null; } ||
+    die "could not install $2"
+}
+
+# HUB_PID, HUB_URL, HUB_DIR: start_hub NAME starts a --dev hub on a free loopback port with a fresh
+# data directory under $RUN/NAME and signs the benchmark tokens into $RUN/NAME/tokens.
+start_hub() {
+  local name=$1
+  HUB_DIR=$RUN/$name/data
+  mkdir -p "$RUN/$name"
+  printf '# bench: the limiter runs but never refuses (an instance sends one or two reports a second)\ningest: {rate_per_instance: 1000}\n' >"$RUN/hub.yaml"
+  record "$name-hub-serve" bin/hub serve --dev --data-dir "$HUB_DIR" --listen 127.0.0.1:0 --config "$RUN/hub.yaml"
+  bin/hub serve --dev --data-dir "$HUB_DIR" --listen 127.0.0.1:0 --config "$RUN/hub.yaml" \
+    >"$RUN/$name/hub.out" 2>"$RUN/$name/hub.log" &
+  HUB_PID=$!
+  PIDS+=("$HUB_PID")
+  HUB_URL=$(wait_for "$RUN/$name/hub.out" 'http://127\.0\.0\.1:[0-9]+' "$HUB_PID")
+  run "$name-hub-tokens" "$LOADGEN" tokens --data-dir "$HUB_DIR" --out-dir "$RUN/$name/tokens" \
+    --instances "$INSTANCES" --per-service "$PER_SERVICE" >&2
+}
+
+stop_hub() {
+  stop "$HUB_PID" || die "the hub exited with status $? on SIGTERM; see its log under $RUN"
+}
+
+# FLEET: set_fleet BOOT sets the flags that name the benchmark fleet booted at BOOT.
+set_fleet() { FLEET=(--instances "$INSTANCES" --per-service "$PER_SERVICE" --boot "$1"); }
+
+# wrk_ingest NAME URL TOKENS BOOT OUT runs the ingest load against URL.
+wrk_ingest() {
+  run "$1" wrk -t "$THREADS" -c "$CONNS" -d "$DURATION" --timeout 10s -s scripts/bench/ingest.lua "$2/api/v1/agent/reports" \
+    -- "$3" "$THREADS" "$INSTANCES" "$PER_SERVICE" "$4" "$START_SEQ" "$FLIP_SHARE" "$5" >&2
+}
+
+bench_go() {
+  log "Go micro-benchmarks (-count 6)"
+  mkdir -p "$RUN/go"
+  if [[ -f .bench/gobench.txt ]]; then cp .bench/gobench.txt "$RUN/go/old.txt"; fi
+  run go-bench-pkg "$GO" -C pkg test -run '^$' -bench 'BenchmarkDecodeReport' -benchmem -count 6 ./protocol >"$RUN/go/new.txt"
+  run go-bench-hub "$GO" -C hub test -run '^$' -bench 'BenchmarkIngest|BenchmarkSummary' -benchmem -count 6 \
+    ./internal/httpapi ./internal/registry >>"$RUN/go/new.txt"
+  local inputs=("new=$RUN/go/new.txt")
+  [[ -f $RUN/go/old.txt ]] && inputs=("old=$RUN/go/old.txt" "${inputs[@]}")
+  run go-benchstat "$GO" run "$BENCHSTAT" "${inputs[@]}" >"$RUN/go/benchstat.txt"
+  cp "$RUN/go/new.txt" .bench/gobench.txt
+  cat "$RUN/go/benchstat.txt" >&2
+}
+
+bench_ingest() {
+  local dir=$RUN/ingest boot bare_pid bare_url start drained
+  mkdir -p "$dir"
+  boot=$(date +%s%N)
+  set_fleet "$boot"
+
+  log "ingest: bare handler"
+  record ingest-bare-serve "$LOADGEN" serve-bare --listen 127.0.0.1:0
+  "$LOADGEN" serve-bare --listen 127.0.0.1:0 >"$dir/bare.out" 2>&1 &
+  bare_pid=$!
+  PIDS+=("$bare_pid")
+  bare_url=$(wait_for "$dir/bare.out" 'http://127\.0\.0\.1:[0-9]+' "$bare_pid")
+
+  log "ingest: hub"
+  start_hub ingest
+  # The same warm-up for both: every instance's first report, then the measured run.
+  run ingest-bare-register "$LOADGEN" register --url "$bare_url" --tokens "$dir/tokens/agent-tokens.txt" "${FLEET[@]}" >&2
+  wrk_ingest ingest-bare-wrk "$bare_url" "$dir/tokens/agent-tokens.txt" "$boot" "$dir/bare.wrk.json"
+  stop "$bare_pid" || true
+
+  run ingest-hub-register "$LOADGEN" register --url "$HUB_URL" --tokens "$dir/tokens/agent-tokens.txt" "${FLEET[@]}" >&2
+  start=$(date +%s%N)
+  echo "$start" >"$dir/hub.start_ns"
+  wrk_ingest ingest-hub-wrk "$HUB_URL" "$dir/tokens/agent-tokens.txt" "$boot" "$dir/hub.wrk.json"
+  run ingest-hub-drain "$LOADGEN" drain --url "$HUB_URL" --admin-token "$dir/tokens/admin.token" \
+    --tokens "$dir/tokens/agent-tokens.txt" --out "$dir/drain.json" >&2
+  drained=$(grep -o '"drained_at_unix_nano": [0-9]*' "$dir/drain.json" | grep -o '[0-9]*$')
+
+  # The store as it was once drained (a copy, while the hub still runs and writes nothing),
+  # then as the hub leaves it after SIGTERM.
+  cp "$HUB_DIR/centralhub.db" "$dir/drained.db"
+  local vflags=(--wrk "$dir/hub.wrk.json" --start-seq "$START_SEQ" --connections "$CONNS" --since "$start" --until "$drained")
+  run ingest-verify-drained "$LOADGEN" verify --db "$dir/drained.db" "${vflags[@]}" "${FLEET[@]}" --out "$dir/verify-drained.json" >&2
+  stop_hub
+  run ingest-verify-final "$LOADGEN" verify --db "$HUB_DIR/centralhub.db" "${vflags[@]}" "${FLEET[@]}" --out "$dir/verify-final.json" >&2
+  rm -f "$dir/drained.db"
+}
+
+bench_summary() {
+  local dir=$RUN/summary boot bg_pid secs
+  log "summary latency under ${SUMMARY_RATE} reports/s of ingest"
+  start_hub summary
+  boot=$(date +%s%N)
+  set_fleet "$boot"
+  run summary-hub-register "$LOADGEN" register --url "$HUB_URL" --tokens "$dir/tokens/agent-tokens.txt" "${FLEET[@]}" >&2
+  secs=${SUMMARY_DURATION%s}
+  record summary-background "$LOADGEN" background --url "$HUB_URL" --tokens "$dir/tokens/agent-tokens.txt" --rate "$SUMMARY_RATE" \
+    --duration "$((secs + 5))s" --start-seq "$START_SEQ" "${FLEET[@]}" --out "$dir/background.json"
+  "$LOADGEN" background --url "$HUB_URL" --tokens "$dir/tokens/agent-tokens.txt" --rate "$SUMMARY_RATE" \
+    --duration "$((secs + 5))s" --start-seq "$START_SEQ" "${FLEET[@]}" --out "$dir/background.json" >&2 &
+  bg_pid=$!
+  PIDS+=("$bg_pid")
+  sleep 3 # let the background rate settle before measuring
+  record_secret summary-hey "$dir/tokens/viewer.token" hey -z "$SUMMARY_DURATION" -c 2 -q 25 -o csv \
+    -H "Authorization: Bearer $(cat "$dir/tokens/viewer.token")" "$HUB_URL/api/v1/dashboard/summary"
+  hey -z "$SUMMARY_DURATION" -c 2 -q 25 -o csv -H "Authorization: Bearer $(cat "$dir/tokens/viewer.token")" \
+    "$HUB_URL/api/v1/dashboard/summary" >"$dir/hey.csv"
+  wait "$bg_pid" || die "background load failed"
+  forget "$bg_pid"
+  [[ -s $dir/background.json ]] || die "background load wrote no result"
+  stop_hub
+}
+
+bench_agent() {
+  local dir=$RUN/agent tgt_pid
+  if [[ ! -x bin/agent ]]; then
+    die "bin/agent is missing: run make build (or BENCH_ONLY without agent)"
+  fi
+  log "agent RSS and CPU over ${AGENT_SECONDS}s"
+  start_hub agent
+  run agent-hub-token bin/hub token issue --data-dir "$HUB_DIR" --role agent --subject bench-agent --service bench-agent --ttl 2h \
+    >"$dir/agent.token"
+  record agent-targets "$LOADGEN" serve-targets --tcp 5 --http 5 --out "$dir/targets.json"
+  "$LOADGEN" serve-targets --tcp 5 --http 5 --out "$dir/targets.json" >"$dir/targets.out" 2>&1 &
+  tgt_pid=$!
+  PIDS+=("$tgt_pid")
+  wait_for "$dir/targets.out" 'serving' "$tgt_pid" >/dev/null
+  {
+    printf 'service: bench-agent\ninstance: agent-1\naddress: 127.0.0.1:8080\ninterval: 10s\nlisten: 127.0.0.1:0\n'
+    printf 'hub:\n  url: %s\n  token_file: %s\nchecks:\n' "$HUB_URL" "$(pwd)/$dir/agent.token"
+    local i=0 addr
+    for addr in $(grep -o '"127\.0\.0\.1:[0-9]*"' "$dir/targets.json" | tr -d '"'); do
+      i=$((i + 1))
+      printf '  - {name: tcp-%d, tcp: {address: "%s"}, interval: 10s}\n' "$i" "$addr"
+    done
+    i=0
+    for addr in $(grep -o '"http://[^"]*"' "$dir/targets.json" | tr -d '"'); do
+      i=$((i + 1))
+      printf '  - {name: http-%d, http: {url: "%s"}, interval: 10s}\n' "$i" "$addr"
+    done
+  } >"$dir/agent.yaml"
+  run agent-run /usr/bin/time -v -o "$dir/time.txt" timeout --signal=TERM --preserve-status "${AGENT_SECONDS}s" \
+    bin/agent --config "$dir/agent.yaml" >"$dir/agent.log" 2>&1 || die "the agent failed; see $dir/agent.log and $dir/time.txt"
+  kill -0 "$HUB_PID" 2>/dev/null || die "the hub (pid $HUB_PID) exited during the agent run; see $RUN/agent/hub.log"
+  curl_get "$HUB_URL/api/v1/dashboard/health?service=bench-agent" "$dir/tokens/viewer.token" >"$dir/health.json"
+  stop "$tgt_pid" || true
+  stop_hub
+}
+
+# curl_get URL TOKEN_FILE prints the body of an authenticated GET.
+curl_get() { curl -fsS -H "Authorization: Bearer $(cat "$2")" "$1"; }
+
+# ---- main
+need wrk wrk
+need hey hey
+need /usr/bin/time time
+for p in $PARTS; do
+  case $p in go | ingest | summary | agent) ;; *) die "unknown part $p in BENCH_ONLY (want go, ingest, summary, agent)" ;; esac
+done
+[[ -x bin/hub ]] || die "bin/hub is missing: run make build"
+want agent && { [[ -x bin/agent ]] || die "bin/agent is missing: run make build (or BENCH_ONLY without agent)"; }
+want agent && need curl curl
+
+log "building loadgen"
+"$GO" build -o "$LOADGEN" ./hub/cmd/loadgen
+
+{
+  echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "commit=$(git describe --always --dirty 2>/dev/null || echo unknown)"
+  echo "nproc=$(nproc)"
+  echo "cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+  echo "mem_total=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+  echo "kernel=$(uname -sr)"
+  echo "go=$("$GO" env GOVERSION)"
+  echo "wrk=$(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2)"
+  echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "services=$(((INSTANCES + PER_SERVICE - 1) / PER_SERVICE))"
+  echo "agent_seconds=$AGENT_SECONDS"
+  echo "connections=$CONNS"
+} >"$RUN/machine.txt"
+: >"$RUN/commands.txt"
+
+want go && bench_go
+want ingest && bench_ingest
+want summary && bench_summary
+want agent && bench_agent
+
+if [[ $PARTS == "go ingest summary agent" ]]; then
+  out=docs/BENCHMARKS.md
+else
+  out=$RUN/BENCHMARKS.md
+  log "partial run (BENCH_ONLY=$PARTS): docs/BENCHMARKS.md left alone"
+fi
+echo "elapsed=$(((SECONDS + 30) / 60)) min ($SECONDS s)" >>"$RUN/machine.txt"
+log "writing $out"
+"$LOADGEN" doc --run "$RUN" --out "$out"
+[[ $out == "$RUN/BENCHMARKS.md" ]] || cp "$out" "$RUN/BENCHMARKS.md"
