@@ -57,13 +57,32 @@ func (in *Instance) Status() status.Check {
 	return worst
 }
 
+// Heartbeat is what a report that changed no state adds to a stored instance: how far its
+// agent has got and when it was last heard. Writing it instead of the whole instance keeps the
+// once-a-second batch small; outputs and latencies are refreshed by the agent's next report.
+type Heartbeat struct {
+	Key      InstanceKey
+	Boot     int64
+	Seq      uint64
+	LastSeen time.Time
+}
+
+// Writes is one store transaction's worth of changes.
+type Writes struct {
+	Puts       []Instance    // whole instances, replacing any with the same key
+	Heartbeats []Heartbeat   // applied over the stored instance of the same key and boot
+	Deletes    []InstanceKey // removed, with their heartbeats
+}
+
 // Store makes instances durable. Implementations are safe for concurrent use; each method is
 // one transaction that either applies whole or not at all, and returns only once durable.
 type Store interface {
-	// LoadInstances returns every stored instance, in no particular order.
+	// LoadInstances returns every stored instance, in no particular order, each with the
+	// newest heartbeat written for it: one of the same boot and a higher seq than the instance
+	// replaces its seq and last_seen.
 	LoadInstances(ctx context.Context) ([]Instance, error)
-	// WriteInstances stores puts (replacing any with the same key) and removes deletes.
-	WriteInstances(ctx context.Context, puts []Instance, deletes []InstanceKey) error
+	// WriteInstances applies w.
+	WriteInstances(ctx context.Context, w Writes) error
 	// Close releases the store; no call may follow.
 	Close() error
 }

@@ -3,6 +3,7 @@
 package protocol
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -157,19 +158,26 @@ var ErrVersion = errors.New("unsupported report version")
 // Decode reads one JSON report from r (which the caller caps in size). Syntax and type errors
 // name the offending field where encoding/json can.
 func Decode(r io.Reader) (*Report, error) {
-	var rep Report
-	dec := json.NewDecoder(r)
-	if err := dec.Decode(&rep); err != nil {
-		return nil, decodeError(err)
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("decode report: %w", err)
 	}
-	// dec.More is not enough here: it is false before a stray '}' or ']', so read one more
-	// token and require the end of the input.
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+	return Unmarshal(b)
+}
+
+// Unmarshal decodes one JSON report from b, as Decode does; the hub, which has the body in
+// memory already, calls it directly.
+func Unmarshal(b []byte) (*Report, error) {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil, errors.New("decode report: empty body")
+	}
+	var rep Report
+	if err := json.Unmarshal(b, &rep); err != nil {
 		var syntaxErr *json.SyntaxError
-		if err == nil || errors.As(err, &syntaxErr) {
+		if errors.As(err, &syntaxErr) && strings.Contains(syntaxErr.Error(), "after top-level value") {
 			return nil, errors.New("decode report: trailing data after the JSON object")
 		}
-		return nil, fmt.Errorf("decode report: %w", err)
+		return nil, decodeError(err)
 	}
 	return &rep, nil
 }
@@ -250,7 +258,7 @@ func (r *Report) validateLists() error {
 	}
 	seen := make(map[string]struct{}, len(r.Checks))
 	for i := range r.Checks {
-		if err := r.Checks[i].validate(fmt.Sprintf("checks[%d]", i)); err != nil {
+		if err := r.Checks[i].validate(i); err != nil {
 			return err
 		}
 		if _, dup := seen[r.Checks[i].Name]; dup {
@@ -261,29 +269,31 @@ func (r *Report) validateLists() error {
 	return nil
 }
 
-func (c *CheckResult) validate(at string) error {
+// validate checks one check result; i is its index, named in the error's field.
+func (c *CheckResult) validate(i int) error {
+	at := func(field string) string { return fmt.Sprintf("checks[%d].%s", i, field) }
 	if err := ValidName(c.Name); err != nil {
-		return &FieldError{at + ".name", err.Error()}
+		return &FieldError{at("name"), err.Error()}
 	}
 	if err := ValidName(c.Kind); err != nil {
-		return &FieldError{at + ".kind", err.Error()}
+		return &FieldError{at("kind"), err.Error()}
 	}
 	if !c.Status.Valid() {
-		return &FieldError{at + ".status", fmt.Sprintf("%q is not passing, warning, critical or unknown", c.Status)}
+		return &FieldError{at("status"), fmt.Sprintf("%q is not passing, warning, critical or unknown", c.Status)}
 	}
 	if len(c.Output) > MaxOutput {
-		return &FieldError{at + ".output", fmt.Sprintf("longer than %d bytes", MaxOutput)}
+		return &FieldError{at("output"), fmt.Sprintf("longer than %d bytes", MaxOutput)}
 	}
 	if c.LatencyMS < 0 || c.LatencyMS != c.LatencyMS {
-		return &FieldError{at + ".latency_ms", "must be a number >= 0"}
+		return &FieldError{at("latency_ms"), "must be a number >= 0"}
 	}
 	if c.Component != "" {
 		if err := ValidName(c.Component); err != nil {
-			return &FieldError{at + ".component", err.Error()}
+			return &FieldError{at("component"), err.Error()}
 		}
 	}
 	if len(c.Runbook) > MaxText {
-		return &FieldError{at + ".runbook", fmt.Sprintf("longer than %d bytes", MaxText)}
+		return &FieldError{at("runbook"), fmt.Sprintf("longer than %d bytes", MaxText)}
 	}
 	return nil
 }

@@ -50,7 +50,7 @@ func writeRun(t *testing.T, f loadtest.Fleet, seqs map[int]uint64, generated []u
 	for j, seq := range seqs {
 		ins = append(ins, loadtest.Instance(f.Report(j, seq, false, rnd, now), now))
 	}
-	if err := st.WriteInstances(context.Background(), ins, nil); err != nil {
+	if err := st.WriteInstances(context.Background(), hub.Writes{Puts: ins}); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.Close(); err != nil {

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
-	bbolt "go.etcd.io/bbolt"
+	"github.com/centralhub/centralhub/hub/internal/bolt"
 
 	"github.com/centralhub/centralhub/hub"
 	"github.com/centralhub/centralhub/hub/internal/loadtest"
@@ -195,45 +192,30 @@ func verify(_ context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
-// readStore reads the fleet's instances from a bbolt store file opened read-only, by instance
-// number, and counts keys that belong neither to the fleet nor to the barrier service.
+// readStore reads the fleet's instances from a bbolt store file opened read-only, through the
+// store's own reader (so heartbeat records count as the hub means them), by instance number, and
+// counts instances that belong neither to the fleet nor to the barrier service.
 func readStore(path string, f loadtest.Fleet) (map[int]hub.Instance, int, error) {
-	db, err := bbolt.Open(path, 0o400, &bbolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
+	st, err := bolt.OpenReadOnly(path)
 	if err != nil {
-		return nil, 0, fmt.Errorf("open store: %w", err)
+		return nil, 0, err
 	}
-	defer db.Close()
-	out := make(map[int]hub.Instance, f.Instances)
-	unexpected := 0
-	err = db.View(func(tx *bbolt.Tx) error {
-		b := tx.Bucket([]byte("instances"))
-		if b == nil {
-			return errors.New(`no "instances" bucket`)
-		}
-		return b.ForEach(func(k, v []byte) error {
-			parts := bytes.Split(k, []byte{0})
-			if len(parts) != 3 {
-				unexpected++
-				return nil
-			}
-			key := hub.InstanceKey{Tenant: string(parts[0]), Service: string(parts[1]), Instance: string(parts[2])}
-			j, ok := f.Index(key)
-			if !ok {
-				if key.Service != loadtest.BarrierService {
-					unexpected++
-				}
-				return nil
-			}
-			var in hub.Instance
-			if err := json.Unmarshal(v, &in); err != nil {
-				return fmt.Errorf("decode %s: %w", key, err)
-			}
-			out[j] = in
-			return nil
-		})
-	})
+	defer st.Close()
+	all, err := st.LoadInstances(context.Background())
 	if err != nil {
 		return nil, 0, fmt.Errorf("read store: %w", err)
+	}
+	out := make(map[int]hub.Instance, f.Instances)
+	unexpected := 0
+	for _, in := range all {
+		j, ok := f.Index(in.Key)
+		if !ok {
+			if in.Key.Service != loadtest.BarrierService {
+				unexpected++
+			}
+			continue
+		}
+		out[j] = in
 	}
 	return out, unexpected, nil
 }

@@ -4,6 +4,7 @@ package bolt
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,9 +27,10 @@ const FileName = "centralhub.db"
 const schemaVersion = 1
 
 var (
-	bucketMeta      = []byte("meta")
-	bucketInstances = []byte("instances")
-	keySchema       = []byte("schema_version")
+	bucketMeta       = []byte("meta")
+	bucketInstances  = []byte("instances")
+	bucketHeartbeats = []byte("heartbeats") // key as instances; value boot, seq, last_seen (3 × 8 bytes)
+	keySchema        = []byte("schema_version")
 )
 
 // Store is a hub.Store on a bbolt file. It is safe for concurrent use.
@@ -75,8 +77,10 @@ func (s *Store) migrate() error {
 				return fmt.Errorf("store schema version %d is newer than this hub knows (%d): upgrade the hub", n, schemaVersion)
 			}
 		}
-		if _, err := tx.CreateBucketIfNotExists(bucketInstances); err != nil {
-			return fmt.Errorf("create instances bucket: %w", err)
+		for _, b := range [][]byte{bucketInstances, bucketHeartbeats} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return fmt.Errorf("create %s bucket: %w", b, err)
+			}
 		}
 		return meta.Put(keySchema, []byte(strconv.Itoa(schemaVersion)))
 	})
@@ -86,10 +90,29 @@ func instanceKey(k hub.InstanceKey) []byte {
 	return []byte(k.Tenant + "\x00" + k.Service + "\x00" + k.Instance)
 }
 
+// OpenReadOnly opens an existing store file read-only, for tools that inspect a hub's store
+// (a running hub holds the file's lock, so they read a copy).
+func OpenReadOnly(path string) (*Store, error) {
+	db, err := bbolt.Open(path, 0o400, &bbolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open %s read-only: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+func encodeHeartbeat(h hub.Heartbeat) []byte {
+	b := make([]byte, 24)
+	binary.BigEndian.PutUint64(b, uint64(h.Boot))
+	binary.BigEndian.PutUint64(b[8:], h.Seq)
+	binary.BigEndian.PutUint64(b[16:], uint64(h.LastSeen.UnixNano()))
+	return b
+}
+
 // LoadInstances implements hub.Store.
 func (s *Store) LoadInstances(ctx context.Context) ([]hub.Instance, error) {
 	var out []hub.Instance
 	err := s.db.View(func(tx *bbolt.Tx) error {
+		beats := tx.Bucket(bucketHeartbeats)
 		return tx.Bucket(bucketInstances).ForEach(func(k, v []byte) error {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -97,6 +120,13 @@ func (s *Store) LoadInstances(ctx context.Context) ([]hub.Instance, error) {
 			var in hub.Instance
 			if err := json.Unmarshal(v, &in); err != nil {
 				return fmt.Errorf("decode instance %q: %w", strings.ReplaceAll(string(k), "\x00", "/"), err)
+			}
+			if hb := beats.Get(k); len(hb) == 24 {
+				boot, seq := int64(binary.BigEndian.Uint64(hb)), binary.BigEndian.Uint64(hb[8:])
+				if boot == in.Boot && seq > in.Seq {
+					in.Seq = seq
+					in.LastSeen = time.Unix(0, int64(binary.BigEndian.Uint64(hb[16:]))).UTC()
+				}
 			}
 			out = append(out, in)
 			return nil
@@ -109,27 +139,39 @@ func (s *Store) LoadInstances(ctx context.Context) ([]hub.Instance, error) {
 }
 
 // WriteInstances implements hub.Store: one fsynced transaction.
-func (s *Store) WriteInstances(ctx context.Context, puts []hub.Instance, deletes []hub.InstanceKey) error {
+func (s *Store) WriteInstances(ctx context.Context, w hub.Writes) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("write instances: %w", err)
 	}
-	encoded := make([][]byte, len(puts))
-	for i := range puts {
-		b, err := json.Marshal(&puts[i])
+	encoded := make([][]byte, len(w.Puts))
+	for i := range w.Puts {
+		b, err := json.Marshal(&w.Puts[i])
 		if err != nil {
-			return fmt.Errorf("encode instance %s: %w", puts[i].Key, err)
+			return fmt.Errorf("encode instance %s: %w", w.Puts[i].Key, err)
 		}
 		encoded[i] = b
 	}
 	err := s.db.Update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketInstances)
-		for i := range puts {
-			if err := b.Put(instanceKey(puts[i].Key), encoded[i]); err != nil {
+		ins, beats := tx.Bucket(bucketInstances), tx.Bucket(bucketHeartbeats)
+		for i := range w.Puts {
+			k := instanceKey(w.Puts[i].Key)
+			if err := ins.Put(k, encoded[i]); err != nil {
+				return err
+			}
+			if err := beats.Delete(k); err != nil {
 				return err
 			}
 		}
-		for _, k := range deletes {
-			if err := b.Delete(instanceKey(k)); err != nil {
+		for _, h := range w.Heartbeats {
+			if err := beats.Put(instanceKey(h.Key), encodeHeartbeat(h)); err != nil {
+				return err
+			}
+		}
+		for _, k := range w.Deletes {
+			if err := ins.Delete(instanceKey(k)); err != nil {
+				return err
+			}
+			if err := beats.Delete(instanceKey(k)); err != nil {
 				return err
 			}
 		}

@@ -30,7 +30,7 @@ func TestReopenKeepsData(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := hub.InstanceKey{Tenant: "default", Service: "orders", Instance: "o1"}
-	if err := s.WriteInstances(context.Background(), []hub.Instance{{Key: k, Seq: 3}}, nil); err != nil {
+	if err := s.WriteInstances(context.Background(), hub.Writes{Puts: []hub.Instance{{Key: k, Seq: 3}}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {

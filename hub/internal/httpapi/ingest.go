@@ -57,7 +57,7 @@ func (s *Server) ingestReport(r *http.Request) (ingestAnswer, error) {
 		}
 		return ingestAnswer{}, s.reject(rejectMalformed, badRequest("read report body: %v", err))
 	}
-	rep, err := protocol.Decode(bytes.NewReader(buf.Bytes()))
+	rep, err := protocol.Unmarshal(buf.Bytes())
 	if err != nil {
 		return ingestAnswer{}, s.reject(rejectMalformed, badRequest("%v", err))
 	}

@@ -55,7 +55,7 @@ func newIngestBench(b *testing.B) *ingestBench {
 			b.Fatal(err)
 		}
 	}
-	if err := store.WriteInstances(context.Background(), ins, nil); err != nil {
+	if err := store.WriteInstances(context.Background(), hub.Writes{Puts: ins}); err != nil {
 		b.Fatal(err)
 	}
 	cfg := registry.DefaultConfig()

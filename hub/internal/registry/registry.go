@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -322,6 +323,7 @@ func stateChanged(prev, next *hub.Instance) bool {
 		prev.Runbook != next.Runbook || prev.Interval != next.Interval ||
 		prev.Config.Status != next.Config.Status || prev.Config.Version != next.Config.Version ||
 		len(prev.Config.Problems) != len(next.Config.Problems) ||
+		prev.Agent != next.Agent || !maps.Equal(prev.Meta, next.Meta) ||
 		!slices.Equal(prev.DependsOn, next.DependsOn) || !slices.Equal(prev.Tags, next.Tags) ||
 		len(prev.Checks) != len(next.Checks) {
 		return true
@@ -412,25 +414,25 @@ func (r *Registry) flush(ctx context.Context) error {
 		return nil
 	}
 	keys := make([]hub.InstanceKey, 0, len(r.dirty))
-	var puts []hub.Instance
-	var deletes []hub.InstanceKey
+	var w hub.Writes
 	var synced []*entry // state changes this write makes durable
 	for k := range r.dirty {
 		keys = append(keys, k)
-		if e := r.lookup(k); e != nil {
-			puts = append(puts, e.in)
-			if e.unsynced {
-				synced = append(synced, e)
-				e.unsynced = false
-			}
-		} else {
-			deletes = append(deletes, k)
+		switch e := r.lookup(k); {
+		case e == nil:
+			w.Deletes = append(w.Deletes, k)
+		case e.unsynced:
+			w.Puts = append(w.Puts, e.in)
+			synced = append(synced, e)
+			e.unsynced = false
+		default:
+			w.Heartbeats = append(w.Heartbeats, hub.Heartbeat{Key: k, Boot: e.in.Boot, Seq: e.in.Seq, LastSeen: e.in.LastSeen})
 		}
 	}
 	clear(r.dirty)
 	r.mu.Unlock()
 
-	err := r.store.WriteInstances(ctx, puts, deletes)
+	err := r.store.WriteInstances(ctx, w)
 	if err != nil {
 		r.mu.Lock()
 		for _, k := range keys {

@@ -41,7 +41,7 @@ type flakyStore struct {
 	writes  int
 }
 
-func (f *flakyStore) WriteInstances(ctx context.Context, puts []hub.Instance, dels []hub.InstanceKey) error {
+func (f *flakyStore) WriteInstances(ctx context.Context, w hub.Writes) error {
 	f.mu.Lock()
 	failing := f.failing
 	f.writes++
@@ -49,7 +49,7 @@ func (f *flakyStore) WriteInstances(ctx context.Context, puts []hub.Instance, de
 	if failing {
 		return errors.New("disk on fire")
 	}
-	return f.Store.WriteInstances(ctx, puts, dels)
+	return f.Store.WriteInstances(ctx, w)
 }
 
 func (f *flakyStore) setFailing(v bool) { f.mu.Lock(); f.failing = v; f.mu.Unlock() }
@@ -188,8 +188,9 @@ func TestHeartbeatBatched(t *testing.T) {
 	if err := h.reg.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	// a heartbeat makes seq and last_seen durable; outputs are refreshed by the next report
 	got := stored(t, h)["default/orders/o1"]
-	if got.Seq != 2 || !got.LastSeen.Equal(h.clock.Now()) || got.Checks[0].Output != "seq 2" {
+	if got.Seq != 2 || !got.LastSeen.Equal(h.clock.Now()) || got.Checks[0].Output != "seq 1" {
 		t.Fatalf("after flush store has seq %d last_seen %s output %q", got.Seq, got.LastSeen, got.Checks[0].Output)
 	}
 }

@@ -16,7 +16,7 @@ import (
 type loadedStore struct{ ins []hub.Instance }
 
 func (s *loadedStore) LoadInstances(context.Context) ([]hub.Instance, error) { return s.ins, nil }
-func (s *loadedStore) WriteInstances(context.Context, []hub.Instance, []hub.InstanceKey) error {
+func (s *loadedStore) WriteInstances(context.Context, hub.Writes) error {
 	return nil
 }
 func (s *loadedStore) Close() error { return nil }

@@ -60,7 +60,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("round trip keeps every field", func(t *testing.T) {
 		s := open(t)
 		want := instance("default", "orders", "o1", 7, status.Critical)
-		if err := s.WriteInstances(ctx, []hub.Instance{want}, nil); err != nil {
+		if err := s.WriteInstances(ctx, hub.Writes{Puts: []hub.Instance{want}}); err != nil {
 			t.Fatal(err)
 		}
 		got := load(t, s)[want.Key]
@@ -71,25 +71,25 @@ func Run(t *testing.T, open Opener) {
 	t.Run("put replaces and delete removes in one write", func(t *testing.T) {
 		s := open(t)
 		a, b := instance("default", "orders", "o1", 1, status.Passing), instance("default", "orders", "o2", 1, status.Passing)
-		if err := s.WriteInstances(ctx, []hub.Instance{a, b}, nil); err != nil {
+		if err := s.WriteInstances(ctx, hub.Writes{Puts: []hub.Instance{a, b}}); err != nil {
 			t.Fatal(err)
 		}
 		a.Seq = 2
-		if err := s.WriteInstances(ctx, []hub.Instance{a}, []hub.InstanceKey{b.Key}); err != nil {
+		if err := s.WriteInstances(ctx, hub.Writes{Puts: []hub.Instance{a}, Deletes: []hub.InstanceKey{b.Key}}); err != nil {
 			t.Fatal(err)
 		}
 		got := load(t, s)
 		if len(got) != 1 || got[a.Key].Seq != 2 {
 			t.Fatalf("after replace+delete: %+v", got)
 		}
-		if err := s.WriteInstances(ctx, nil, []hub.InstanceKey{{Tenant: "x", Service: "y", Instance: "z"}}); err != nil {
+		if err := s.WriteInstances(ctx, hub.Writes{Deletes: []hub.InstanceKey{{Tenant: "x", Service: "y", Instance: "z"}}}); err != nil {
 			t.Fatalf("deleting a missing key must succeed: %v", err)
 		}
 	})
 	t.Run("tenants keep same-named services apart", func(t *testing.T) {
 		s := open(t)
 		a, b := instance("alpha", "orders", "o1", 1, status.Passing), instance("beta", "orders", "o1", 9, status.Critical)
-		if err := s.WriteInstances(ctx, []hub.Instance{a, b}, nil); err != nil {
+		if err := s.WriteInstances(ctx, hub.Writes{Puts: []hub.Instance{a, b}}); err != nil {
 			t.Fatal(err)
 		}
 		got := load(t, s)
@@ -104,7 +104,7 @@ func Run(t *testing.T, open Opener) {
 			wg.Go(func() {
 				for i := range 25 {
 					in := instance("default", fmt.Sprintf("s%d", w), fmt.Sprintf("i%d", i), 1, status.Passing)
-					if err := s.WriteInstances(ctx, []hub.Instance{in}, nil); err != nil {
+					if err := s.WriteInstances(ctx, hub.Writes{Puts: []hub.Instance{in}}); err != nil {
 						t.Error(err)
 					}
 				}
@@ -121,11 +121,53 @@ func Run(t *testing.T, open Opener) {
 			t.Fatalf("%d instances after 100 concurrent writes", len(keys))
 		}
 	})
+	t.Run("heartbeats advance seq and last_seen of the same boot only", func(t *testing.T) {
+		s := open(t)
+		in := instance("default", "orders", "o1", 5, status.Critical)
+		if err := s.WriteInstances(ctx, hub.Writes{Puts: []hub.Instance{in}}); err != nil {
+			t.Fatal(err)
+		}
+		later := in.LastSeen.Add(time.Minute)
+		beat := hub.Heartbeat{Key: in.Key, Boot: in.Boot, Seq: 9, LastSeen: later}
+		if err := s.WriteInstances(ctx, hub.Writes{Heartbeats: []hub.Heartbeat{beat}}); err != nil {
+			t.Fatal(err)
+		}
+		got := load(t, s)[in.Key]
+		if got.Seq != 9 || !got.LastSeen.Equal(later) || got.Status() != status.Critical || got.Checks[0].Output != "out" {
+			t.Fatalf("after a heartbeat: seq %d last_seen %s status %s", got.Seq, got.LastSeen, got.Status())
+		}
+		// a whole instance written after the heartbeat wins, whatever its seq
+		in.Seq, in.Checks[0].Status, in.Stale = 10, status.Passing, false
+		if err := s.WriteInstances(ctx, hub.Writes{Puts: []hub.Instance{in}}); err != nil {
+			t.Fatal(err)
+		}
+		if got := load(t, s)[in.Key]; got.Seq != 10 || got.Status() != status.Passing || !got.LastSeen.Equal(in.LastSeen) {
+			t.Fatalf("after a put: %+v", got)
+		}
+		// a heartbeat of another boot (or an older seq) changes nothing
+		old := hub.Heartbeat{Key: in.Key, Boot: in.Boot - 1, Seq: 99, LastSeen: later}
+		older := hub.Heartbeat{Key: in.Key, Boot: in.Boot, Seq: 3, LastSeen: later}
+		for _, b := range []hub.Heartbeat{old, older} {
+			if err := s.WriteInstances(ctx, hub.Writes{Heartbeats: []hub.Heartbeat{b}}); err != nil {
+				t.Fatal(err)
+			}
+			if got := load(t, s)[in.Key]; got.Seq != 10 {
+				t.Fatalf("heartbeat %+v moved seq to %d", b, got.Seq)
+			}
+		}
+		// delete removes the instance and its heartbeat
+		if err := s.WriteInstances(ctx, hub.Writes{Deletes: []hub.InstanceKey{in.Key}}); err != nil {
+			t.Fatal(err)
+		}
+		if got := load(t, s); len(got) != 0 {
+			t.Fatalf("after delete: %+v", got)
+		}
+	})
 	t.Run("cancelled context writes nothing", func(t *testing.T) {
 		s := open(t)
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
-		if err := s.WriteInstances(cctx, []hub.Instance{instance("default", "a", "b", 1, status.Passing)}, nil); err == nil {
+		if err := s.WriteInstances(cctx, hub.Writes{Puts: []hub.Instance{instance("default", "a", "b", 1, status.Passing)}}); err == nil {
 			t.Fatal("write with a cancelled context succeeded")
 		}
 		if got := load(t, s); len(got) != 0 {
