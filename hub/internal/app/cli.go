@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -72,6 +73,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	keys, err := auth.NewKeys(secret)
 	if err != nil {
 		return fmt.Errorf("refusing to start: %w", err)
+	}
+	if _, set := getenv("GOGC"); !set && cfg.GCPercent > 0 {
+		debug.SetGCPercent(cfg.GCPercent)
 	}
 	a, err := New(ctx, cfg, keys, log)
 	if err != nil {

@@ -32,6 +32,10 @@ type Config struct {
 
 	// Dev generates (or reuses) a random secret in DataDir and prints an admin token. Flag only.
 	Dev bool `yaml:"-"`
+	// GCPercent is the Go garbage collector's target (GOGC) when the GOGC environment variable
+	// is unset: the registry keeps every instance's latest report live, so Go's default of 100
+	// collects far more often than the hub needs. 0 keeps Go's default.
+	GCPercent int `yaml:"gc_percent"`
 	// ShutdownDelay is how long /ready answers 503 before the listener closes on a stop
 	// signal, so a load balancer stops sending new requests first.
 	ShutdownDelay Duration `yaml:"shutdown_delay"`
@@ -69,6 +73,7 @@ func DefaultConfig() Config {
 		},
 		Ingest:          IngestConfig{MaxBody: 1 << 20, RatePerInstance: rd.RatePerInstance},
 		Log:             LogConfig{Level: "info", Format: "json"},
+		GCPercent:       400,
 		ShutdownTimeout: 10 * time.Second,
 	}
 }
@@ -80,6 +85,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		return errors.New("data_dir: must not be empty")
+	}
+	if c.GCPercent < 0 || c.GCPercent > 10_000 {
+		return errors.New("gc_percent: must be between 0 (Go's default) and 10000")
 	}
 	if c.ShutdownDelay < 0 || time.Duration(c.ShutdownDelay) > time.Minute {
 		return errors.New("shutdown_delay: must be between 0s and 1m")

@@ -47,7 +47,13 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout: time.Second,
+		// The freelist is rebuilt on open instead of written on every commit, and kept as a
+		// hashmap: smaller, faster commits for the many small transactions ingest makes.
+		NoFreelistSync: true,
+		FreelistType:   bbolt.FreelistMapType,
+	})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("open %s: another process holds it (is a hub already running on this data dir?)", path)

@@ -37,8 +37,25 @@ func (s *Server) postReport(w http.ResponseWriter, r *http.Request) error {
 	if ans.Outcome == registry.Queued.String() {
 		code = http.StatusAccepted
 	}
-	writeJSON(w, code, ans)
-	return nil
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, err = w.Write(ans.appendJSON(make([]byte, 0, 96)))
+	return err
+}
+
+// appendJSON renders the answer without reflection: it is written for every report. Its words
+// are fixed ASCII (outcomes, statuses, reasons built from numbers), which strconv quotes exactly
+// as JSON does.
+func (a ingestAnswer) appendJSON(b []byte) []byte {
+	b = append(b, `{"outcome":`...)
+	b = strconv.AppendQuote(b, a.Outcome)
+	b = append(b, `,"status":`...)
+	b = strconv.AppendQuote(b, a.Status)
+	if a.Reason != "" {
+		b = append(b, `,"reason":`...)
+		b = strconv.AppendQuote(b, a.Reason)
+	}
+	return append(b, "}\n"...)
 }
 
 func (s *Server) reject(reason string, err error) error {

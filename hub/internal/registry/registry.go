@@ -9,8 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -315,23 +313,18 @@ func fromReport(rep *protocol.Report, now time.Time) hub.Instance {
 	}
 }
 
-// stateChanged reports whether next differs from prev in anything but outputs, latencies and
-// times: a check's status, the set of checks, staleness, config state, or what the instance
-// declares about itself.
+// stateChanged reports whether next is a state change over prev: a new boot (which is when
+// anything from the agent's configuration can change: address, runbook, tags, meta,
+// depends_on, interval, the set of checks and what they probe), staleness ending, the number of
+// checks, a check's status, or the config state. Outputs, latencies and times are not state.
 func stateChanged(prev, next *hub.Instance) bool {
-	if prev.Stale != next.Stale || prev.Boot != next.Boot || prev.Address != next.Address ||
-		prev.Runbook != next.Runbook || prev.Interval != next.Interval ||
+	if prev.Boot != next.Boot || prev.Stale != next.Stale || len(prev.Checks) != len(next.Checks) ||
 		prev.Config.Status != next.Config.Status || prev.Config.Version != next.Config.Version ||
-		len(prev.Config.Problems) != len(next.Config.Problems) ||
-		prev.Agent != next.Agent || !maps.Equal(prev.Meta, next.Meta) ||
-		!slices.Equal(prev.DependsOn, next.DependsOn) || !slices.Equal(prev.Tags, next.Tags) ||
-		len(prev.Checks) != len(next.Checks) {
+		len(prev.Config.Problems) != len(next.Config.Problems) {
 		return true
 	}
 	for i := range prev.Checks {
-		p, n := &prev.Checks[i], &next.Checks[i]
-		if p.Name != n.Name || p.Status != n.Status || p.Kind != n.Kind || p.Component != n.Component ||
-			p.Critical != n.Critical || p.Runbook != n.Runbook {
+		if prev.Checks[i].Status != next.Checks[i].Status || prev.Checks[i].Name != next.Checks[i].Name {
 			return true
 		}
 	}
