@@ -139,6 +139,11 @@ start_hub() {
     --instances "$INSTANCES" --per-service "$PER_SERVICE" >&2
 }
 
+# peak_rss PID NAME prints "NAME <peak resident set in kB>" from /proc (VmHWM).
+peak_rss() {
+  printf '%s %s\n' "$2" "$(awk '/^VmHWM:/ {print $2}' "/proc/$1/status")"
+}
+
 stop_hub() {
   stop "$HUB_PID" || die "the hub exited with status $? on SIGTERM; see its log under $RUN"
 }
@@ -186,6 +191,7 @@ bench_ingest() {
   # The same warm-up for both: every instance's first report, then the measured run.
   run ingest-bare-register "$LOADGEN" register --url "$bare_url" --tokens "$dir/tokens/agent-tokens.txt" "${FLEET[@]}" >&2
   wrk_ingest ingest-bare-wrk "$bare_url" "$dir/tokens/agent-tokens.txt" "$boot" "$dir/bare.wrk.json"
+  peak_rss "$bare_pid" bare >>"$dir/memory.txt"
   stop "$bare_pid" || true
 
   run ingest-hub-register "$LOADGEN" register --url "$HUB_URL" --tokens "$dir/tokens/agent-tokens.txt" "${FLEET[@]}" >&2
@@ -195,6 +201,7 @@ bench_ingest() {
   run ingest-hub-drain "$LOADGEN" drain --url "$HUB_URL" --admin-token "$dir/tokens/admin.token" \
     --tokens "$dir/tokens/agent-tokens.txt" --out "$dir/drain.json" >&2
   drained=$(grep -o '"drained_at_unix_nano": [0-9]*' "$dir/drain.json" | grep -o '[0-9]*$')
+  peak_rss "$HUB_PID" hub >>"$dir/memory.txt"
 
   # The store as it was once drained (a copy, while the hub still runs and writes nothing),
   # then as the hub leaves it after SIGTERM.

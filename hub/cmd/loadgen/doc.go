@@ -254,6 +254,15 @@ func ingestSection(d *docWriter) error {
 		ms(f.hub.LatencyUS.P50), ms(f.hub.LatencyUS.P90), ms(f.hub.LatencyUS.P99), ms(f.hub.LatencyUS.P999), ms(f.hub.LatencyUS.Max),
 		rate(float64(f.hub.ok2xx())), f.hub.Errors.Status, f.hub.socketErrors())
 	d.p("\n- Ratio hub ÷ bare: **%.0f%%** of the bare handler's reports/s; hub p99 is **%.2f×** the bare p99.\n", ratio*100, p99Ratio)
+	if mem, err := os.ReadFile(r.path("ingest", "memory.txt")); err == nil {
+		var parts []string
+		for _, line := range strings.Split(strings.TrimSpace(string(mem)), "\n") {
+			if name, kb, ok := strings.Cut(line, " "); ok {
+				parts = append(parts, fmt.Sprintf("%s %s MiB", name, mib(kb)))
+			}
+		}
+		d.p("- Peak resident memory (VmHWM from /proc) at the end of each run: %s (the hub holding 10,000 instances).\n", strings.Join(parts, ", "))
+	}
 	d.p("- Both runs are closed loops that saturate the machine (%d wrk connections, wrk beside the server), so latency includes waiting for CPU: "+
 		"with the same connections, a server with less throughput shows proportionally more latency (Little's law), and the p99 ratio follows the throughput ratio as well as the hub's own pauses.\n", f.conns)
 	d.p("- Hub reports/s = reports answered 2xx ÷ time from the start of wrk until the write queue had drained (%.2f s: wrk ran %.2f s, "+
@@ -516,4 +525,13 @@ func goBenchSection(d *docWriter) error {
 	d.cmd("go-bench-pkg", "go-bench-hub", "go-benchstat")
 	d.p("\n")
 	return nil
+}
+
+// mib renders a kB count as MiB with one decimal.
+func mib(kb string) string {
+	n, err := strconv.ParseFloat(kb, 64)
+	if err != nil {
+		return kb + " kB"
+	}
+	return strconv.FormatFloat(n/1024, 'f', 1, 64)
 }

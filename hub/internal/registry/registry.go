@@ -122,6 +122,7 @@ type service struct {
 }
 
 type writeRequest struct {
+	all  bool // heartbeats too, not only state changes
 	done chan error
 }
 
@@ -134,7 +135,8 @@ type Registry struct {
 	mu       sync.RWMutex
 	services map[serviceKey]*service
 	count    int                          // instances
-	dirty    map[hub.InstanceKey]struct{} // to write with the next batch (puts or deletes)
+	changes  map[hub.InstanceKey]struct{} // state changes (puts or deletes) for the next commit
+	dirty    map[hub.InstanceKey]struct{} // heartbeats for the next once-a-second batch
 
 	gen      atomic.Uint64 // bumped on every change of any status, instance or service
 	writes   chan writeRequest
@@ -159,6 +161,7 @@ func New(ctx context.Context, cfg Config, store hub.Store, log *slog.Logger) (*R
 	r := &Registry{
 		cfg: cfg, store: store, log: log.With("component", "registry"),
 		services: make(map[serviceKey]*service),
+		changes:  make(map[hub.InstanceKey]struct{}),
 		dirty:    make(map[hub.InstanceKey]struct{}),
 		writes:   make(chan writeRequest, 1024),
 		stopped:  make(chan struct{}),
@@ -213,7 +216,7 @@ func (r *Registry) Apply(ctx context.Context, rep *protocol.Report) (Result, err
 				// A retry of a report whose state change is not yet durable (its first
 				// request may have gone before the write finished): make it durable before
 				// answering, so a 2xx always means "on disk".
-				if err := r.persist(ctx); err != nil {
+				if err := r.persist(ctx, false); err != nil {
 					return r.persistFailed(ctx, res.Status, err)
 				}
 			}
@@ -238,16 +241,17 @@ func (r *Registry) Apply(ctx context.Context, rep *protocol.Report) (Result, err
 	e.status = next.Status()
 	e.heard = now
 	st := e.status
-	r.dirty[key] = struct{}{}
 	if !changed {
+		r.dirty[key] = struct{}{}
 		r.mu.Unlock()
 		return Result{Outcome: Heartbeat, Status: st}, nil
 	}
+	r.changes[key] = struct{}{}
 	e.unsynced = true
 	r.touch(svc)
 	r.mu.Unlock()
 
-	if err := r.persist(ctx); err != nil {
+	if err := r.persist(ctx, false); err != nil {
 		return r.persistFailed(ctx, st, err)
 	}
 	return Result{Outcome: Stored, Status: st}, nil
@@ -331,10 +335,11 @@ func stateChanged(prev, next *hub.Instance) bool {
 	return false
 }
 
-// persist asks the writer to make everything dirty durable and waits for it. The request is
-// handed over whatever ctx says, so a caller that gives up still gets its change written.
-func (r *Registry) persist(ctx context.Context) error {
-	req := writeRequest{done: make(chan error, 1)}
+// persist asks the writer to make every pending state change durable (and with all, every
+// pending heartbeat) and waits for it. The request is handed over whatever ctx says, so a
+// caller that gives up still gets its change written.
+func (r *Registry) persist(ctx context.Context, all bool) error {
+	req := writeRequest{all: all, done: make(chan error, 1)}
 	select {
 	case r.writes <- req:
 	case <-r.stopped:
@@ -355,8 +360,9 @@ func (r *Registry) persist(ctx context.Context) error {
 	}
 }
 
-// Run is the registry's writer: it group-commits state changes as they come, writes
-// heartbeats every FlushInterval, judges staleness, and on ctx's end flushes what is left.
+// Run is the registry's writer: it group-commits state changes as they come (a commit carries
+// only state changes, so it stays small and quick), writes heartbeats every FlushInterval,
+// judges staleness, and on ctx's end flushes what is left.
 func (r *Registry) Run(ctx context.Context) error {
 	defer close(r.stopped)
 	tick := time.NewTicker(r.cfg.FlushInterval)
@@ -365,16 +371,20 @@ func (r *Registry) Run(ctx context.Context) error {
 		select {
 		case req := <-r.writes:
 			batch := append([]writeRequest{req}, r.drainPending()...)
-			err := r.flush(context.WithoutCancel(ctx))
+			all := false
+			for _, w := range batch {
+				all = all || w.all
+			}
+			err := r.flush(context.WithoutCancel(ctx), all)
 			for _, w := range batch {
 				w.done <- err
 			}
 		case <-tick.C:
 			r.sweep()
-			_ = r.flush(context.WithoutCancel(ctx))
+			_ = r.flush(context.WithoutCancel(ctx), true)
 		case <-ctx.Done():
 			batch := r.drainPending()
-			err := r.flush(context.WithoutCancel(ctx))
+			err := r.flush(context.WithoutCancel(ctx), true)
 			for _, w := range batch {
 				w.done <- err
 			}
@@ -398,37 +408,49 @@ func (r *Registry) drainPending() []writeRequest {
 	}
 }
 
-// flush writes everything dirty, each instance as it is now (or deleted when it is gone), in
-// one store transaction. On failure the keys stay dirty for the next attempt.
-func (r *Registry) flush(ctx context.Context) error {
+// flush writes the pending state changes, each instance whole as it is now (or deleted when it
+// is gone), and with all the pending heartbeats, in one store transaction. On failure
+// everything taken stays pending for the next attempt.
+func (r *Registry) flush(ctx context.Context, all bool) error {
 	r.mu.Lock()
-	if len(r.dirty) == 0 {
+	if len(r.changes) == 0 && (!all || len(r.dirty) == 0) {
 		r.mu.Unlock()
 		return nil
 	}
-	keys := make([]hub.InstanceKey, 0, len(r.dirty))
+	changes, beats := r.changes, map[hub.InstanceKey]struct{}(nil)
+	r.changes = make(map[hub.InstanceKey]struct{})
+	if all {
+		beats = r.dirty
+		r.dirty = make(map[hub.InstanceKey]struct{}, len(beats))
+	}
 	var w hub.Writes
 	var synced []*entry // state changes this write makes durable
-	for k := range r.dirty {
-		keys = append(keys, k)
-		switch e := r.lookup(k); {
-		case e == nil:
+	for k := range changes {
+		if e := r.lookup(k); e == nil {
 			w.Deletes = append(w.Deletes, k)
-		case e.unsynced:
+		} else {
 			w.Puts = append(w.Puts, e.in)
 			synced = append(synced, e)
 			e.unsynced = false
-		default:
+		}
+	}
+	for k := range beats {
+		if _, whole := changes[k]; whole {
+			continue
+		}
+		if e := r.lookup(k); e != nil {
 			w.Heartbeats = append(w.Heartbeats, hub.Heartbeat{Key: k, Boot: e.in.Boot, Seq: e.in.Seq, LastSeen: e.in.LastSeen})
 		}
 	}
-	clear(r.dirty)
 	r.mu.Unlock()
 
 	err := r.store.WriteInstances(ctx, w)
 	if err != nil {
 		r.mu.Lock()
-		for _, k := range keys {
+		for k := range changes {
+			r.changes[k] = struct{}{}
+		}
+		for k := range beats {
 			r.dirty[k] = struct{}{}
 		}
 		for _, e := range synced {
@@ -472,14 +494,14 @@ func (r *Registry) sweep() {
 			case silent > r.cfg.DeregisterAfter:
 				delete(s.instances, name)
 				r.count--
-				r.dirty[e.in.Key] = struct{}{}
+				r.changes[e.in.Key] = struct{}{}
 				changed = true
 				r.log.Info("instance deregistered", "instance", e.in.Key.String(), "silent", silent.Round(time.Second).String())
 			case !e.in.Stale && silent > time.Duration(r.cfg.StaleAfter)*e.in.Interval:
 				e.in.Stale = true
 				e.unsynced = true
 				e.status = status.Critical
-				r.dirty[e.in.Key] = struct{}{}
+				r.changes[e.in.Key] = struct{}{}
 				changed = true
 				r.log.Warn("instance stale", "instance", e.in.Key.String(), "silent", silent.Round(time.Second).String())
 			}
@@ -497,11 +519,11 @@ func (r *Registry) sweep() {
 // FlushInterval, and tests with a fake clock call it directly.
 func (r *Registry) Sweep(ctx context.Context) error {
 	r.sweep()
-	return r.persist(ctx)
+	return r.persist(ctx, true)
 }
 
 // Flush writes everything not yet durable and waits for it.
-func (r *Registry) Flush(ctx context.Context) error { return r.persist(ctx) }
+func (r *Registry) Flush(ctx context.Context) error { return r.persist(ctx, true) }
 
 // StoreHealth reports whether the last store write failed, with its error.
 func (r *Registry) StoreHealth() (ok bool, lastErr string) {
@@ -543,7 +565,7 @@ type StoreStats struct {
 // StoreStats returns the write-path counters.
 func (r *Registry) StoreStats() StoreStats {
 	r.mu.RLock()
-	st := StoreStats{PendingWrites: len(r.dirty)}
+	st := StoreStats{PendingWrites: len(r.changes) + len(r.dirty)}
 	r.mu.RUnlock()
 	st.Writes = r.flushes.Load()
 	st.WriteErrors = r.writeErr.Load()
