@@ -4,6 +4,7 @@
 #            previous run's results when .bench/gobench.txt exists
 #   ingest   hub vs a bare handler under wrk (scripts/bench/ingest.lua), counted once durable,
 #            with the store file checked afterwards by `loadgen verify`
+#   latency  ingest latency of the hub and the bare handler at the same fixed rate (open loop)
 #   summary  GET /api/v1/dashboard/summary latency with hey, under 5,000 reports/s of ingest
 #   agent    bin/agent RSS and CPU under GNU time with 10 checks at 10 s
 # Raw outputs go to .bench/run-<time>/ (.bench/latest points at the last run); docs/BENCHMARKS.md
@@ -13,15 +14,18 @@
 #   BENCH_ONLY="ingest summary"  run only these parts; docs/BENCHMARKS.md is then left alone and the
 #                                partial document is written to the run directory only
 #   BENCH_DURATION=20s BENCH_THREADS=2 BENCH_CONNECTIONS=32   the wrk runs
+#   BENCH_LATENCY_RATE=10000 BENCH_LATENCY_DURATION=15s       the fixed-rate latency runs
 #   BENCH_SUMMARY_RATE=5000 BENCH_SUMMARY_DURATION=15s        the summary run
 #   BENCH_AGENT_SECONDS=60                                    the agent run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PARTS=${BENCH_ONLY:-go ingest summary agent}
+PARTS=${BENCH_ONLY:-go ingest latency summary agent}
 DURATION=${BENCH_DURATION:-20s}
 THREADS=${BENCH_THREADS:-2}
 CONNS=${BENCH_CONNECTIONS:-32}
+LATENCY_RATE=${BENCH_LATENCY_RATE:-10000}
+LATENCY_DURATION=${BENCH_LATENCY_DURATION:-15s}
 SUMMARY_RATE=${BENCH_SUMMARY_RATE:-5000}
 SUMMARY_DURATION=${BENCH_SUMMARY_DURATION:-15s}
 AGENT_SECONDS=${BENCH_AGENT_SECONDS:-60}
@@ -213,6 +217,30 @@ bench_ingest() {
   rm -f "$dir/drained.db"
 }
 
+# bench_latency sends the same reports to the bare handler and to the hub at one fixed rate
+# from an open-loop generator, each latency counted from when its report was due: latency at a
+# given load, where wrk's closed loop measures it at saturation.
+bench_latency() {
+  local dir=$RUN/latency boot bare_pid bare_url
+  mkdir -p "$dir"
+  log "ingest latency at a fixed ${LATENCY_RATE} reports/s"
+  boot=$(date +%s%N)
+  set_fleet "$boot"
+  record latency-bare-serve env GOGC="$HUB_GOGC" "$LOADGEN" serve-bare --listen 127.0.0.1:0
+  GOGC=$HUB_GOGC "$LOADGEN" serve-bare --listen 127.0.0.1:0 >"$dir/bare.out" 2>&1 &
+  bare_pid=$!
+  PIDS+=("$bare_pid")
+  bare_url=$(wait_for "$dir/bare.out" 'http://127\.0\.0\.1:[0-9]+' "$bare_pid")
+  start_hub latency
+  local fixed=(--rate "$LATENCY_RATE" --duration "$LATENCY_DURATION" --start-seq "$START_SEQ" "${FLEET[@]}")
+  run latency-bare-register "$LOADGEN" register --url "$bare_url" --tokens "$dir/tokens/agent-tokens.txt" "${FLEET[@]}" >&2
+  run latency-bare-fixed "$LOADGEN" background --url "$bare_url" --tokens "$dir/tokens/agent-tokens.txt" "${fixed[@]}" --out "$dir/bare.json" >&2
+  stop "$bare_pid" || true
+  run latency-hub-register "$LOADGEN" register --url "$HUB_URL" --tokens "$dir/tokens/agent-tokens.txt" "${FLEET[@]}" >&2
+  run latency-hub-fixed "$LOADGEN" background --url "$HUB_URL" --tokens "$dir/tokens/agent-tokens.txt" "${fixed[@]}" --out "$dir/hub.json" >&2
+  stop_hub
+}
+
 bench_summary() {
   local dir=$RUN/summary boot bg_pid secs
   log "summary latency under ${SUMMARY_RATE} reports/s of ingest"
@@ -282,7 +310,7 @@ need wrk wrk
 need hey hey
 need /usr/bin/time time
 for p in $PARTS; do
-  case $p in go | ingest | summary | agent) ;; *) die "unknown part $p in BENCH_ONLY (want go, ingest, summary, agent)" ;; esac
+  case $p in go | ingest | latency | summary | agent) ;; *) die "unknown part $p in BENCH_ONLY (want go, ingest, latency, summary, agent)" ;; esac
 done
 [[ -x bin/hub ]] || die "bin/hub is missing: run make build"
 want agent && { [[ -x bin/agent ]] || die "bin/agent is missing: run make build (or BENCH_ONLY without agent)"; }
@@ -309,10 +337,11 @@ log "building loadgen"
 
 want go && bench_go
 want ingest && bench_ingest
+want latency && bench_latency
 want summary && bench_summary
 want agent && bench_agent
 
-if [[ $PARTS == "go ingest summary agent" ]]; then
+if [[ $PARTS == "go ingest latency summary agent" ]]; then
   out=docs/BENCHMARKS.md
 else
   out=$RUN/BENCHMARKS.md

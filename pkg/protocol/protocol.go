@@ -90,8 +90,8 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 
 // Report is one agent's whole current view, sent on every change and as a heartbeat. What comes
 // from the agent's configuration (address, runbook, tags, meta, interval, depends_on, the checks'
-// names, kinds, components, critical flags and runbooks) is fixed within one boot: the hub
-// stores it durably with the boot's state changes, not with every heartbeat.
+// names, kinds, components, critical flags and runbooks) is fixed within one boot: the hub keeps
+// the values of a boot's first report and stores them with the boot's state changes.
 type Report struct {
 	Version      int               `json:"version"`
 	Tenant       string            `json:"tenant"`

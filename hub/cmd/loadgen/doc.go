@@ -115,7 +115,7 @@ func doc(_ context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	d := &docWriter{r: r}
-	for _, section := range []func(*docWriter) error{ingestSection, summarySection, agentSection, goBenchSection} {
+	for _, section := range []func(*docWriter) error{ingestSection, latencySection, summarySection, agentSection, goBenchSection} {
 		if err := section(d); err != nil {
 			return err
 		}
@@ -234,7 +234,6 @@ func ingestSection(d *docWriter) error {
 	d.checks = append(d.checks,
 		check{"ingest: hub durable reports/s ÷ bare handler reports/s", "≥ 60%", fmt.Sprintf("%.0f%% (%s ÷ %s)", ratio*100, rate(f.hubRate), rate(f.bareRate)), ratio >= targetIngestRatio},
 		check{"ingest: hub durable reports/s", "≥ 10,000/s", rate(f.hubRate) + "/s", f.hubRate >= targetIngestRate},
-		check{"ingest: hub p99 ÷ bare handler p99", "≤ 1.5×", fmt.Sprintf("%.2f× (%s ÷ %s)", p99Ratio, ms(f.hub.LatencyUS.P99), ms(f.bare.LatencyUS.P99)), p99Ratio <= targetP99Ratio},
 		check{"ingest: every answered report durable in the store", "all 10,000 instances, no loss", verifiedText(verified), verified},
 	)
 
@@ -253,7 +252,7 @@ func ingestSection(d *docWriter) error {
 	d.p("| hub, durable | **%s** | %s | %s | %s | %s | %s | %s | %d | %d |\n", rate(f.hubRate),
 		ms(f.hub.LatencyUS.P50), ms(f.hub.LatencyUS.P90), ms(f.hub.LatencyUS.P99), ms(f.hub.LatencyUS.P999), ms(f.hub.LatencyUS.Max),
 		rate(float64(f.hub.ok2xx())), f.hub.Errors.Status, f.hub.socketErrors())
-	d.p("\n- Ratio hub ÷ bare: **%.0f%%** of the bare handler's reports/s; hub p99 is **%.2f×** the bare p99.\n", ratio*100, p99Ratio)
+	d.p("\n- Ratio hub ÷ bare: **%.0f%%** of the bare handler's reports/s. At saturation the hub's p99 is %.2f× the bare p99; the latency target is judged at a fixed rate (section 2), because here latency is mostly waiting for CPU.\n", ratio*100, p99Ratio)
 	if mem, err := os.ReadFile(r.path("ingest", "memory.txt")); err == nil {
 		var parts []string
 		for _, line := range strings.Split(strings.TrimSpace(string(mem)), "\n") {
@@ -357,6 +356,53 @@ func readHeyCSV(path string) (heyStats, error) {
 	return st, nil
 }
 
+// latencySection is the fixed-rate comparison of the hub's and the bare handler's latency.
+func latencySection(d *docWriter) error {
+	r := d.r
+	if !r.exists("latency", "hub.json") {
+		d.failed = append(d.failed, "ingest latency at a fixed rate")
+		return nil
+	}
+	var bare, hubRes backgroundResult
+	for _, x := range []struct {
+		file string
+		v    *backgroundResult
+	}{{"bare.json", &bare}, {"hub.json", &hubRes}} {
+		if err := readJSONFile(r.path("latency", x.file), x.v); err != nil {
+			return err
+		}
+	}
+	ratio := hubRes.Latency.P99 / bare.Latency.P99
+	kept := hubRes.AchievedPerSecond >= 0.98*hubRes.TargetPerSecond && bare.AchievedPerSecond >= 0.98*bare.TargetPerSecond
+	d.checks = append(d.checks,
+		check{fmt.Sprintf("ingest: hub p99 ÷ bare handler p99, both at %s reports/s", rate(hubRes.TargetPerSecond)), "≤ 1.5×",
+			fmt.Sprintf("%.2f× (%s ÷ %s)", ratio, msf(hubRes.Latency.P99), msf(bare.Latency.P99)), ratio <= targetP99Ratio && kept},
+	)
+	d.p("## 2. Ingest latency at a fixed rate\n\n")
+	d.p("`loadgen background`, an open-loop generator in another process, sends the same reports of the same fleet (1%% status changes) to the bare handler "+
+		"and then to a fresh hub at a fixed %s reports/s for %.0f s each, over 64 connections. Each latency is counted from when its report was due by the schedule, "+
+		"not from when a connection was free to send it, so a server that stalls is charged for the whole wait (no coordinated omission). "+
+		"Where section 1 measures latency at saturation, this measures it at a given load: the hub and the bare handler do the same work in the same time, "+
+		"and the difference is the hub's own per-report cost and pauses (a status change waits for its fsync).\n\n",
+		rate(hubRes.TargetPerSecond), hubRes.DurationSeconds)
+	d.p("| server | answered 2xx/s | p50 | p90 | p99 | p99.9 | max | not 2xx | no answer | missed |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, x := range []struct {
+		name string
+		b    backgroundResult
+	}{{"bare handler", bare}, {"hub", hubRes}} {
+		d.p("| %s | %s | %s | %s | **%s** | %s | %s | %d | %d | %d |\n", x.name, rate(x.b.AchievedPerSecond), msf(x.b.Latency.P50), msf(x.b.Latency.P90),
+			msf(x.b.Latency.P99), msf(x.b.Latency.P999), msf(x.b.Latency.Max), x.b.Non2xx, x.b.Failed, x.b.Missed)
+	}
+	d.p("\n- Hub p99 is **%.2f×** the bare handler's at the same rate.\n", ratio)
+	d.p("\nCommands:\n")
+	d.cmd("latency-bare-serve", "latency-hub-serve", "latency-hub-tokens", "latency-bare-register", "latency-bare-fixed", "latency-hub-register", "latency-hub-fixed")
+	d.p("\n")
+	return nil
+}
+
+// msf renders milliseconds.
+func msf(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) + " ms" }
+
 func summarySection(d *docWriter) error {
 	r := d.r
 	if !r.exists("summary", "hey.csv") {
@@ -377,7 +423,7 @@ func summarySection(d *docWriter) error {
 	d.checks = append(d.checks, check{"summary: background ingest during the measurement", fmt.Sprintf("%s reports/s", rate(bg.TargetPerSecond)),
 		fmt.Sprintf("%s/s answered 2xx", rate(bg.AchievedPerSecond)), bgOK})
 
-	d.p("## 2. Dashboard summary latency under ingest (GET /api/v1/dashboard/summary)\n\n")
+	d.p("## 3. Dashboard summary latency under ingest (GET /api/v1/dashboard/summary)\n\n")
 	d.p("A fresh hub with the 10,000 instances registered; `loadgen background` sends reports of the same fleet at %s reports/s "+
 		"(1%% of them status changes, each of which makes the next summary recompute) from another process, and hey, with a viewer token, "+
 		"asks for the summary from 2 workers at up to 25 requests/s each. Percentiles are computed from hey's per-request CSV.\n\n", rate(bg.TargetPerSecond))
@@ -484,7 +530,7 @@ func agentSection(d *docWriter) error {
 	dur := r.machine["agent_seconds"]
 	rssMiB := float64(st.maxRSSKB) / 1024
 	d.checks = append(d.checks, check{"agent: max RSS, 10 checks at 10 s", "< 20 MB", fmt.Sprintf("%.1f MiB", rssMiB), rssMiB < targetAgentMaxRSSMiB})
-	d.p("## 3. Agent resources\n\n")
+	d.p("## 4. Agent resources\n\n")
 	d.p("`bin/agent` with 10 checks (5 tcp, 5 http against local listeners of `loadgen serve-targets`) every 10 s, reporting to a hub, "+
 		"for %s s under GNU `time -v` (`timeout` stops it with SIGTERM; time counts `timeout` too, which adds nothing measurable).\n\n", dur)
 	d.p("| max RSS | CPU user | CPU system | CPU total | CPU %% | wall | exit |\n|---:|---:|---:|---:|---:|---:|---|\n")
@@ -512,7 +558,7 @@ func goBenchSection(d *docWriter) error {
 	if err != nil {
 		return fmt.Errorf("read benchstat output: %w", err)
 	}
-	d.p("## 4. Go micro-benchmarks\n\n")
+	d.p("## 5. Go micro-benchmarks\n\n")
 	d.p("`BenchmarkDecodeReport` (pkg/protocol): decode and validate a 5-check report of about 1.4 KB. " +
 		"`BenchmarkIngest` (hub/internal/httpapi): the whole ingest handler with a cached token over a real registry and bbolt store holding 10,000 instances; " +
 		"`heartbeat` is one request at a time with no status change, `mixed` is 32 concurrent requests with 1%% status changes, fsynced before they are answered. " +

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -148,7 +149,31 @@ type backgroundResult struct {
 	Failed            uint64  `json:"failed"` // no answer
 	Missed            uint64  `json:"missed"` // due but not sent: 200 ms of reports were already waiting
 	AchievedPerSecond float64 `json:"achieved_per_second"`
-	LastError         string  `json:"last_error,omitempty"`
+	// Latency of the 2xx answers, from when each report was due by the schedule (not when a
+	// connection became free to send it), so a server that stalls is charged for the wait.
+	Latency latencyQuantiles `json:"latency_ms"`
+	// ChangeLatency is the latency of the reports that changed a check's status alone: the
+	// hub answers those once they are fsynced.
+	ChangeLatency latencyQuantiles `json:"change_latency_ms"`
+	LastError     string           `json:"last_error,omitempty"`
+}
+
+// latencyQuantiles are latency percentiles in milliseconds.
+type latencyQuantiles struct {
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p999"`
+	Max  float64 `json:"max"`
+}
+
+func quantiles(ds []time.Duration) latencyQuantiles {
+	if len(ds) == 0 {
+		return latencyQuantiles{}
+	}
+	slices.Sort(ds)
+	at := func(q float64) float64 { return float64(ds[int(q*float64(len(ds)-1))]) / 1e6 }
+	return latencyQuantiles{P50: at(0.50), P90: at(0.90), P99: at(0.99), P999: at(0.999), Max: at(1)}
 }
 
 // background sends reports round-robin over the fleet at a fixed rate (with rising seqs and
@@ -183,15 +208,25 @@ func background(ctx context.Context, args []string, stdout io.Writer) error {
 	type job struct {
 		service string
 		body    []byte
+		due     time.Time
+		change  bool
 	}
 	// Up to 200 ms of reports may wait for a connection, so a short stall of the hub delays
 	// them instead of dropping them.
 	jobs := make(chan job, max(*conns, int(*rate/5)))
 	var wg sync.WaitGroup
-	for range *conns {
+	latencies := make([][]time.Duration, *conns)
+	changeLatencies := make([][]time.Duration, *conns)
+	for i := range *conns {
 		wg.Go(func() {
 			for jb := range jobs {
-				s.post(ctx, jb.service, jb.body)
+				if code := s.post(ctx, jb.service, jb.body); code/100 == 2 {
+					d := time.Since(jb.due)
+					latencies[i] = append(latencies[i], d)
+					if jb.change {
+						changeLatencies[i] = append(changeLatencies[i], d)
+					}
+				}
 			}
 		})
 	}
@@ -217,8 +252,9 @@ pace:
 				if err != nil {
 					return fmt.Errorf("encode report: %w", err)
 				}
+				due := start.Add(time.Duration(float64(k) / *rate * float64(time.Second)))
 				select {
-				case jobs <- job{f.Service(j), body}:
+				case jobs <- job{f.Service(j), body, due, flipped}:
 					sent++
 				default:
 					missed++
@@ -236,8 +272,11 @@ pace:
 		Non2xx: s.non2xx.Load(), Failed: s.failed.Load(), Missed: missed, LastError: s.lastError(),
 	}
 	res.AchievedPerSecond = float64(res.OK) / elapsed.Seconds()
-	fmt.Fprintf(stdout, "background: %.0f/s target, %.0f/s answered 2xx over %.1fs (sent %d, non-2xx %d, failed %d, missed %d)\n",
-		res.TargetPerSecond, res.AchievedPerSecond, res.DurationSeconds, res.Sent, res.Non2xx, res.Failed, res.Missed)
+	res.Latency = quantiles(slices.Concat(latencies...))
+	res.ChangeLatency = quantiles(slices.Concat(changeLatencies...))
+	fmt.Fprintf(stdout, "background: %.0f/s target, %.0f/s answered 2xx over %.1fs (sent %d, non-2xx %d, failed %d, missed %d); latency p50 %.2f ms p99 %.2f ms (status changes: p50 %.2f ms p99 %.2f ms)\n",
+		res.TargetPerSecond, res.AchievedPerSecond, res.DurationSeconds, res.Sent, res.Non2xx, res.Failed, res.Missed, res.Latency.P50, res.Latency.P99,
+		res.ChangeLatency.P50, res.ChangeLatency.P99)
 	if *out != "" {
 		return writeJSONFile(*out, res)
 	}

@@ -134,17 +134,18 @@ type Registry struct {
 
 	mu       sync.RWMutex
 	services map[serviceKey]*service
-	count    int                          // instances
-	changes  map[hub.InstanceKey]struct{} // state changes (puts or deletes) for the next commit
-	dirty    map[hub.InstanceKey]struct{} // heartbeats for the next once-a-second batch
+	count    int                               // instances
+	changes  map[hub.InstanceKey]struct{}      // state changes (puts or deletes) for the next commit
+	dirty    map[hub.InstanceKey]hub.Heartbeat // heartbeats for the next once-a-second batch
 
-	gen      atomic.Uint64 // bumped on every change of any status, instance or service
-	writes   chan writeRequest
-	stopped  chan struct{}
-	failing  atomic.Bool // the last store write failed
-	lastErr  atomic.Pointer[string]
-	flushes  atomic.Uint64
-	writeErr atomic.Uint64
+	gen          atomic.Uint64 // bumped on every change of any status, instance or service
+	pendingBeats atomic.Int64  // heartbeats the writer has taken and not yet written
+	writes       chan writeRequest
+	stopped      chan struct{}
+	failing      atomic.Bool // the last store write failed
+	lastErr      atomic.Pointer[string]
+	flushes      atomic.Uint64
+	writeErr     atomic.Uint64
 
 	summaries sync.Map // tenant filter → *cachedSummary
 }
@@ -162,7 +163,7 @@ func New(ctx context.Context, cfg Config, store hub.Store, log *slog.Logger) (*R
 		cfg: cfg, store: store, log: log.With("component", "registry"),
 		services: make(map[serviceKey]*service),
 		changes:  make(map[hub.InstanceKey]struct{}),
-		dirty:    make(map[hub.InstanceKey]struct{}),
+		dirty:    make(map[hub.InstanceKey]hub.Heartbeat),
 		writes:   make(chan writeRequest, 1024),
 		stopped:  make(chan struct{}),
 	}
@@ -232,6 +233,10 @@ func (r *Registry) Apply(ctx context.Context, rep *protocol.Report) (Result, err
 		r.count++
 	} else {
 		next.FirstSeen = e.in.FirstSeen
+		next.Key = e.in.Key // the same key: keep one copy of its strings
+		if next.Boot == e.in.Boot {
+			keepBootFields(&e.in, &next)
+		}
 		changed = stateChanged(&e.in, &next)
 		if !changed && outputsChanged(&e.in, &next) {
 			r.touch(svc) // what a summary says of a failing check follows its output
@@ -242,7 +247,7 @@ func (r *Registry) Apply(ctx context.Context, rep *protocol.Report) (Result, err
 	e.heard = now
 	st := e.status
 	if !changed {
-		r.dirty[key] = struct{}{}
+		r.dirty[key] = hub.Heartbeat{Key: key, Boot: next.Boot, Seq: next.Seq, LastSeen: now}
 		r.mu.Unlock()
 		return Result{Outcome: Heartbeat, Status: st}, nil
 	}
@@ -300,6 +305,9 @@ func (r *Registry) allow(e *entry, now time.Time) bool {
 }
 
 func fromReport(rep *protocol.Report, now time.Time) hub.Instance {
+	for i := range rep.Checks {
+		rep.Checks[i].Status = canonical(rep.Checks[i].Status)
+	}
 	return hub.Instance{
 		Key:       hub.InstanceKey{Tenant: rep.Tenant, Service: rep.Service, Instance: rep.Instance},
 		Address:   rep.Address,
@@ -315,6 +323,43 @@ func fromReport(rep *protocol.Report, now time.Time) hub.Instance {
 		Config:    rep.Config,
 		LastSeen:  now,
 	}
+}
+
+// keepBootFields makes next, a report of the same boot as prev, share prev's values of what is
+// fixed within a boot (the protocol says so: what comes from the agent's configuration), and of
+// statuses and outputs that did not change. The registry then keeps one copy of each across
+// reports instead of the fresh strings every decoded report brings, which leaves the garbage
+// collector fewer live objects to mark.
+func keepBootFields(prev, next *hub.Instance) {
+	next.Address, next.Agent, next.Runbook = prev.Address, prev.Agent, prev.Runbook
+	next.Tags, next.Meta, next.DependsOn, next.Interval = prev.Tags, prev.Meta, prev.DependsOn, prev.Interval
+	if len(prev.Checks) != len(next.Checks) {
+		return
+	}
+	for i := range next.Checks {
+		p, n := &prev.Checks[i], &next.Checks[i]
+		if p.Name != n.Name {
+			continue
+		}
+		n.Name, n.Kind, n.Component, n.Critical, n.Runbook = p.Name, p.Kind, p.Component, p.Critical, p.Runbook
+		if p.Output == n.Output {
+			n.Output = p.Output
+		}
+	}
+}
+
+// canonical returns the constant for a validated status word, so that no decoded copy of it
+// stays live.
+func canonical(c status.Check) status.Check {
+	switch c {
+	case status.Passing:
+		return status.Passing
+	case status.Warning:
+		return status.Warning
+	case status.Critical:
+		return status.Critical
+	}
+	return status.Unknown
 }
 
 // stateChanged reports whether next is a state change over prev: a new boot (which is when
@@ -360,40 +405,78 @@ func (r *Registry) persist(ctx context.Context, all bool) error {
 	}
 }
 
-// Run is the registry's writer: it group-commits state changes as they come (a commit carries
-// only state changes, so it stays small and quick), writes heartbeats every FlushInterval,
-// judges staleness, and on ctx's end flushes what is left.
+// heartbeatChunk is how many heartbeat records one transaction of the once-a-second batch
+// writes; state changes are committed between chunks, so none waits for a whole batch.
+const heartbeatChunk = 1000
+
+// Run is the registry's writer. It group-commits state changes as they come (a commit carries
+// only state changes, so it stays small and quick); every FlushInterval it judges staleness and
+// takes the heartbeats recorded since the last batch, which it then writes in chunks between
+// state-change commits; on ctx's end it writes everything left.
 func (r *Registry) Run(ctx context.Context) error {
 	defer close(r.stopped)
+	wctx := context.WithoutCancel(ctx)
 	tick := time.NewTicker(r.cfg.FlushInterval)
 	defer tick.Stop()
+	beats := map[hub.InstanceKey]hub.Heartbeat{} // taken, not yet written; only this goroutine
 	for {
+		if len(beats) > 0 { // a chunk, unless a state change or the end is waiting
+			select {
+			case req := <-r.writes:
+				r.serve(wctx, req, beats)
+			case <-ctx.Done():
+				return r.final(wctx, beats)
+			default:
+				_ = r.writeHeartbeats(wctx, beats, heartbeatChunk)
+			}
+			continue
+		}
 		select {
 		case req := <-r.writes:
-			batch := append([]writeRequest{req}, r.drainPending()...)
-			all := false
-			for _, w := range batch {
-				all = all || w.all
-			}
-			err := r.flush(context.WithoutCancel(ctx), all)
-			for _, w := range batch {
-				w.done <- err
-			}
+			r.serve(wctx, req, beats)
 		case <-tick.C:
 			r.sweep()
-			_ = r.flush(context.WithoutCancel(ctx), true)
+			_ = r.writeChanges(wctx)
+			r.takeHeartbeats(beats)
 		case <-ctx.Done():
-			batch := r.drainPending()
-			err := r.flush(context.WithoutCancel(ctx), true)
-			for _, w := range batch {
-				w.done <- err
-			}
-			if err != nil {
-				return fmt.Errorf("final flush: %w", err)
-			}
-			return nil
+			return r.final(wctx, beats)
 		}
 	}
+}
+
+// serve answers req and the requests queued behind it with one commit of the pending state
+// changes; when one of them asks for everything (Flush, Sweep), every heartbeat is written too.
+func (r *Registry) serve(ctx context.Context, req writeRequest, beats map[hub.InstanceKey]hub.Heartbeat) {
+	batch := append([]writeRequest{req}, r.drainPending()...)
+	all := false
+	for _, w := range batch {
+		all = all || w.all
+	}
+	err := r.writeChanges(ctx)
+	if all && err == nil {
+		r.takeHeartbeats(beats)
+		err = r.writeHeartbeats(ctx, beats, 0)
+	}
+	for _, w := range batch {
+		w.done <- err
+	}
+}
+
+// final writes everything left when the registry stops.
+func (r *Registry) final(ctx context.Context, beats map[hub.InstanceKey]hub.Heartbeat) error {
+	batch := r.drainPending()
+	err := r.writeChanges(ctx)
+	if err == nil {
+		r.takeHeartbeats(beats)
+		err = r.writeHeartbeats(ctx, beats, 0)
+	}
+	for _, w := range batch {
+		w.done <- err
+	}
+	if err != nil {
+		return fmt.Errorf("final flush: %w", err)
+	}
+	return nil
 }
 
 func (r *Registry) drainPending() []writeRequest {
@@ -408,21 +491,16 @@ func (r *Registry) drainPending() []writeRequest {
 	}
 }
 
-// flush writes the pending state changes, each instance whole as it is now (or deleted when it
-// is gone), and with all the pending heartbeats, in one store transaction. On failure
-// everything taken stays pending for the next attempt.
-func (r *Registry) flush(ctx context.Context, all bool) error {
+// writeChanges writes the pending state changes, each instance whole as it is now (or deleted
+// when it is gone), in one store transaction. On failure they stay pending.
+func (r *Registry) writeChanges(ctx context.Context) error {
 	r.mu.Lock()
-	if len(r.changes) == 0 && (!all || len(r.dirty) == 0) {
+	if len(r.changes) == 0 {
 		r.mu.Unlock()
 		return nil
 	}
-	changes, beats := r.changes, map[hub.InstanceKey]struct{}(nil)
+	changes := r.changes
 	r.changes = make(map[hub.InstanceKey]struct{})
-	if all {
-		beats = r.dirty
-		r.dirty = make(map[hub.InstanceKey]struct{}, len(beats))
-	}
 	var w hub.Writes
 	var synced []*entry // state changes this write makes durable
 	for k := range changes {
@@ -434,14 +512,6 @@ func (r *Registry) flush(ctx context.Context, all bool) error {
 			e.unsynced = false
 		}
 	}
-	for k := range beats {
-		if _, whole := changes[k]; whole {
-			continue
-		}
-		if e := r.lookup(k); e != nil {
-			w.Heartbeats = append(w.Heartbeats, hub.Heartbeat{Key: k, Boot: e.in.Boot, Seq: e.in.Seq, LastSeen: e.in.LastSeen})
-		}
-	}
 	r.mu.Unlock()
 
 	err := r.store.WriteInstances(ctx, w)
@@ -450,13 +520,62 @@ func (r *Registry) flush(ctx context.Context, all bool) error {
 		for k := range changes {
 			r.changes[k] = struct{}{}
 		}
-		for k := range beats {
-			r.dirty[k] = struct{}{}
-		}
 		for _, e := range synced {
 			e.unsynced = true
 		}
 		r.mu.Unlock()
+	}
+	return r.wrote(err)
+}
+
+// takeHeartbeats moves the heartbeats recorded by ingest into beats (newer over older).
+func (r *Registry) takeHeartbeats(beats map[hub.InstanceKey]hub.Heartbeat) {
+	r.mu.Lock()
+	taken := r.dirty
+	r.dirty = make(map[hub.InstanceKey]hub.Heartbeat, len(taken))
+	r.mu.Unlock()
+	for k, h := range taken {
+		beats[k] = h
+	}
+	r.pendingBeats.Store(int64(len(beats)))
+}
+
+// writeHeartbeats writes up to n (all when n is 0) of beats in one transaction and removes them
+// from beats; those of instances gone meanwhile are dropped. On failure they stay in beats.
+func (r *Registry) writeHeartbeats(ctx context.Context, beats map[hub.InstanceKey]hub.Heartbeat, n int) error {
+	if len(beats) == 0 {
+		return nil
+	}
+	if n <= 0 || n > len(beats) {
+		n = len(beats)
+	}
+	w := hub.Writes{Heartbeats: make([]hub.Heartbeat, 0, n)}
+	r.mu.RLock()
+	for k, h := range beats {
+		if len(w.Heartbeats) == n {
+			break
+		}
+		delete(beats, k)
+		if r.lookup(k) != nil {
+			w.Heartbeats = append(w.Heartbeats, h)
+		}
+	}
+	r.mu.RUnlock()
+	err := r.store.WriteInstances(ctx, w)
+	if err != nil {
+		for _, h := range w.Heartbeats {
+			if _, newer := beats[h.Key]; !newer {
+				beats[h.Key] = h
+			}
+		}
+	}
+	r.pendingBeats.Store(int64(len(beats)))
+	return r.wrote(err)
+}
+
+// wrote records the outcome of a store write for health and metrics.
+func (r *Registry) wrote(err error) error {
+	if err != nil {
 		r.writeErr.Add(1)
 		msg := err.Error()
 		r.lastErr.Store(&msg)
@@ -495,6 +614,7 @@ func (r *Registry) sweep() {
 				delete(s.instances, name)
 				r.count--
 				r.changes[e.in.Key] = struct{}{}
+				delete(r.dirty, e.in.Key) // no heartbeat record may outlive the instance
 				changed = true
 				r.log.Info("instance deregistered", "instance", e.in.Key.String(), "silent", silent.Round(time.Second).String())
 			case !e.in.Stale && silent > time.Duration(r.cfg.StaleAfter)*e.in.Interval:
@@ -565,7 +685,7 @@ type StoreStats struct {
 // StoreStats returns the write-path counters.
 func (r *Registry) StoreStats() StoreStats {
 	r.mu.RLock()
-	st := StoreStats{PendingWrites: len(r.changes) + len(r.dirty)}
+	st := StoreStats{PendingWrites: len(r.changes) + len(r.dirty) + int(r.pendingBeats.Load())}
 	r.mu.RUnlock()
 	st.Writes = r.flushes.Load()
 	st.WriteErrors = r.writeErr.Load()

@@ -421,3 +421,39 @@ func TestSummaryWhyFollowsOutput(t *testing.T) {
 		t.Fatalf("why %q did not follow the output", w)
 	}
 }
+
+// TestHeartbeatBatchInChunks: the once-a-second batch, larger than one chunk, is written in
+// full by the writer on its own, with state changes committed in between.
+func TestHeartbeatBatchInChunks(t *testing.T) {
+	h := newHarness(t, "", func(c *registry.Config) { c.FlushInterval = 20 * time.Millisecond })
+	const n = 2500
+	for i := range n {
+		h.apply(report("fleet", fmt.Sprintf("i%04d", i), 1, 1, status.Passing))
+	}
+	h.clock.Add(time.Second)
+	for i := range n {
+		if res := h.apply(report("fleet", fmt.Sprintf("i%04d", i), 1, 7, status.Passing)); res.Outcome != registry.Heartbeat {
+			t.Fatalf("outcome %s", res.Outcome)
+		}
+	}
+	if res := h.apply(report("fleet", "i0001", 1, 8, status.Critical)); res.Outcome != registry.Stored {
+		t.Fatalf("state change during the batch: %s", res.Outcome)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		all := stored(t, h)
+		at7 := 0
+		for _, in := range all {
+			if in.Seq == 7 && in.LastSeen.Equal(h.clock.Now()) {
+				at7++
+			}
+		}
+		if at7 == n-1 && all["default/fleet/i0001"].Seq == 8 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d heartbeats written, i0001 at seq %d", at7, n-1, all["default/fleet/i0001"].Seq)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
