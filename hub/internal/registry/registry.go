@@ -5,10 +5,12 @@
 package registry
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -418,9 +420,9 @@ func (r *Registry) Run(ctx context.Context) error {
 	wctx := context.WithoutCancel(ctx)
 	tick := time.NewTicker(r.cfg.FlushInterval)
 	defer tick.Stop()
-	beats := map[hub.InstanceKey]hub.Heartbeat{} // taken, not yet written; only this goroutine
+	beats := &heartbeats{} // taken, not yet written; only this goroutine touches it
 	for {
-		if len(beats) > 0 { // a chunk, unless a state change or the end is waiting
+		if len(beats.sorted) > 0 { // a chunk, unless a state change or the end is waiting
 			select {
 			case req := <-r.writes:
 				r.serve(wctx, req, beats)
@@ -444,9 +446,19 @@ func (r *Registry) Run(ctx context.Context) error {
 	}
 }
 
+// heartbeats are the writer's taken, unwritten heartbeats, one per instance, sorted by store
+// key: a chunk is then a narrow key range, so each transaction rewrites few store pages.
+type heartbeats struct {
+	sorted []hub.Heartbeat
+}
+
+func compareKeys(a, b hub.InstanceKey) int {
+	return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Service, b.Service), cmp.Compare(a.Instance, b.Instance))
+}
+
 // serve answers req and the requests queued behind it with one commit of the pending state
 // changes; when one of them asks for everything (Flush, Sweep), every heartbeat is written too.
-func (r *Registry) serve(ctx context.Context, req writeRequest, beats map[hub.InstanceKey]hub.Heartbeat) {
+func (r *Registry) serve(ctx context.Context, req writeRequest, beats *heartbeats) {
 	batch := append([]writeRequest{req}, r.drainPending()...)
 	all := false
 	for _, w := range batch {
@@ -463,7 +475,7 @@ func (r *Registry) serve(ctx context.Context, req writeRequest, beats map[hub.In
 }
 
 // final writes everything left when the registry stops.
-func (r *Registry) final(ctx context.Context, beats map[hub.InstanceKey]hub.Heartbeat) error {
+func (r *Registry) final(ctx context.Context, beats *heartbeats) error {
 	batch := r.drainPending()
 	err := r.writeChanges(ctx)
 	if err == nil {
@@ -529,47 +541,52 @@ func (r *Registry) writeChanges(ctx context.Context) error {
 }
 
 // takeHeartbeats moves the heartbeats recorded by ingest into beats (newer over older).
-func (r *Registry) takeHeartbeats(beats map[hub.InstanceKey]hub.Heartbeat) {
+func (r *Registry) takeHeartbeats(beats *heartbeats) {
 	r.mu.Lock()
 	taken := r.dirty
 	r.dirty = make(map[hub.InstanceKey]hub.Heartbeat, len(taken))
 	r.mu.Unlock()
-	for k, h := range taken {
-		beats[k] = h
+	if len(taken) == 0 {
+		return
 	}
-	r.pendingBeats.Store(int64(len(beats)))
+	for _, h := range beats.sorted { // left from the previous batch: keep unless superseded
+		if _, newer := taken[h.Key]; !newer {
+			taken[h.Key] = h
+		}
+	}
+	sorted := make([]hub.Heartbeat, 0, len(taken))
+	for _, h := range taken {
+		sorted = append(sorted, h)
+	}
+	slices.SortFunc(sorted, func(a, b hub.Heartbeat) int { return compareKeys(a.Key, b.Key) })
+	beats.sorted = sorted
+	r.pendingBeats.Store(int64(len(sorted)))
 }
 
-// writeHeartbeats writes up to n (all when n is 0) of beats in one transaction and removes them
-// from beats; those of instances gone meanwhile are dropped. On failure they stay in beats.
-func (r *Registry) writeHeartbeats(ctx context.Context, beats map[hub.InstanceKey]hub.Heartbeat, n int) error {
-	if len(beats) == 0 {
+// writeHeartbeats writes the first n (all when n is 0) of beats in one transaction and removes
+// them from beats; those of instances gone meanwhile are dropped. On failure they stay.
+func (r *Registry) writeHeartbeats(ctx context.Context, beats *heartbeats, n int) error {
+	if len(beats.sorted) == 0 {
 		return nil
 	}
-	if n <= 0 || n > len(beats) {
-		n = len(beats)
+	if n <= 0 || n > len(beats.sorted) {
+		n = len(beats.sorted)
 	}
+	chunk := beats.sorted[:n]
 	w := hub.Writes{Heartbeats: make([]hub.Heartbeat, 0, n)}
-	r.mu.RLock()
-	for k, h := range beats {
-		if len(w.Heartbeats) == n {
-			break
-		}
-		delete(beats, k)
-		if r.lookup(k) != nil {
+	for _, h := range chunk {
+		r.mu.RLock() // per lookup: ingest never waits for a whole chunk
+		alive := r.lookup(h.Key) != nil
+		r.mu.RUnlock()
+		if alive {
 			w.Heartbeats = append(w.Heartbeats, h)
 		}
 	}
-	r.mu.RUnlock()
 	err := r.store.WriteInstances(ctx, w)
-	if err != nil {
-		for _, h := range w.Heartbeats {
-			if _, newer := beats[h.Key]; !newer {
-				beats[h.Key] = h
-			}
-		}
+	if err == nil {
+		beats.sorted = beats.sorted[n:]
 	}
-	r.pendingBeats.Store(int64(len(beats)))
+	r.pendingBeats.Store(int64(len(beats.sorted)))
 	return r.wrote(err)
 }
 
@@ -603,35 +620,50 @@ func (r *Registry) lookup(k hub.InstanceKey) *entry {
 // DeregisterAfter; both are state changes, written by the flush that follows.
 func (r *Registry) sweep() {
 	now := r.cfg.Now()
+	r.mu.RLock()
+	svcs := make([]*service, 0, len(r.services))
+	for _, s := range r.services {
+		svcs = append(svcs, s)
+	}
+	r.mu.RUnlock()
+	// One service at a time, so that ingest never waits for a pass over the whole registry.
+	for _, s := range svcs {
+		r.sweepService(s, now)
+	}
+}
+
+// sweepService judges the instances of one service; it takes r.mu for that service only.
+func (r *Registry) sweepService(s *service, now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for sk, s := range r.services {
-		changed := false
-		for name, e := range s.instances {
-			silent := now.Sub(e.heard)
-			switch {
-			case silent > r.cfg.DeregisterAfter:
-				delete(s.instances, name)
-				r.count--
-				r.changes[e.in.Key] = struct{}{}
-				delete(r.dirty, e.in.Key) // no heartbeat record may outlive the instance
-				changed = true
-				r.log.Info("instance deregistered", "instance", e.in.Key.String(), "silent", silent.Round(time.Second).String())
-			case !e.in.Stale && silent > time.Duration(r.cfg.StaleAfter)*e.in.Interval:
-				e.in.Stale = true
-				e.unsynced = true
-				e.status = status.Critical
-				r.changes[e.in.Key] = struct{}{}
-				changed = true
-				r.log.Warn("instance stale", "instance", e.in.Key.String(), "silent", silent.Round(time.Second).String())
-			}
+	if r.services[s.key] != s {
+		return // removed since the snapshot
+	}
+	changed := false
+	for name, e := range s.instances {
+		silent := now.Sub(e.heard)
+		switch {
+		case silent > r.cfg.DeregisterAfter:
+			delete(s.instances, name)
+			r.count--
+			r.changes[e.in.Key] = struct{}{}
+			delete(r.dirty, e.in.Key) // no heartbeat record may outlive the instance
+			changed = true
+			r.log.Info("instance deregistered", "instance", e.in.Key.String(), "silent", silent.Round(time.Second).String())
+		case !e.in.Stale && silent > time.Duration(r.cfg.StaleAfter)*e.in.Interval:
+			e.in.Stale = true
+			e.unsynced = true
+			e.status = status.Critical
+			r.changes[e.in.Key] = struct{}{}
+			changed = true
+			r.log.Warn("instance stale", "instance", e.in.Key.String(), "silent", silent.Round(time.Second).String())
 		}
-		if changed {
-			r.touch(s)
-		}
-		if len(s.instances) == 0 {
-			delete(r.services, sk)
-		}
+	}
+	if changed {
+		r.touch(s)
+	}
+	if len(s.instances) == 0 {
+		delete(r.services, s.key)
 	}
 }
 
