@@ -545,6 +545,9 @@ func (r *Registry) takeHeartbeats(beats *heartbeats) {
 	r.mu.Lock()
 	taken := r.dirty
 	r.dirty = make(map[hub.InstanceKey]hub.Heartbeat, len(taken))
+	// Counted as pending before the lock is released, so the pending count never dips to 0
+	// while these are on their way to the store (loadgen drain relies on that).
+	r.pendingBeats.Add(int64(len(taken)))
 	r.mu.Unlock()
 	if len(taken) == 0 {
 		return
