@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,7 +43,11 @@ func startRunner(t *testing.T, checks []config.Check, tweak func(r *Runner)) (*R
 		}
 	}
 	reg := prometheus.NewRegistry()
-	r, err := NewRunner(checks, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: NewMetrics(reg)})
+	opts := Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: NewMetrics(reg)}
+	if clk, ok := clocks[t.Name()]; ok {
+		opts.Clock = clk
+	}
+	r, err := NewRunner(checks, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,4 +78,69 @@ func result(r *Runner, name string) protocol.CheckResult {
 		}
 	}
 	return protocol.CheckResult{}
+}
+
+// clocks holds the fake clock a test registered with useFakeClock, by test name.
+var clocks = map[string]Clock{}
+
+// fakeClock is a Clock that moves only when a test advances it.
+type fakeClock struct {
+	mu      sync.Mutex
+	now     time.Time
+	waiters []fakeWaiter
+}
+
+type fakeWaiter struct {
+	at time.Time
+	ch chan time.Time
+}
+
+// useFakeClock makes startRunner in this test use a fake clock, and returns it.
+func useFakeClock(t *testing.T) *fakeClock {
+	t.Helper()
+	c := &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clocks[t.Name()] = c
+	t.Cleanup(func() { delete(clocks, t.Name()) })
+	return c
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	if d <= 0 {
+		ch <- c.now
+		return ch
+	}
+	c.waiters = append(c.waiters, fakeWaiter{c.now.Add(d), ch})
+	return ch
+}
+
+// waiting reports how many After channels have not fired yet.
+func (c *fakeClock) waiting() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.waiters)
+}
+
+// Advance moves the clock by d and fires every waiter that is due.
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	kept := c.waiters[:0]
+	for _, w := range c.waiters {
+		if w.at.After(c.now) {
+			kept = append(kept, w)
+		} else {
+			w.ch <- c.now
+		}
+	}
+	c.waiters = kept
 }

@@ -19,17 +19,32 @@ import (
 // an agent with long intervals still has every result within a couple of seconds of start-up.
 const MaxJitter = 2 * time.Second
 
+// Clock is the time source of TTL checks: their deadlines and expiries. Tests inject a fake
+// one; scheduled checks measure real time.
+type Clock interface {
+	Now() time.Time
+	// After delivers the time once d has passed (at once when d <= 0).
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
 // Options are the Runner's collaborators.
 type Options struct {
 	Logger    *slog.Logger // required
 	Metrics   *Metrics     // required
 	UserAgent string       // sent by http checks
+	Clock     Clock        // for TTL checks; the real clock when nil
 }
 
 // Runner runs a fixed set of checks and keeps their latest damped results.
 type Runner struct {
 	log     *slog.Logger
 	metrics *Metrics
+	clock   Clock
 	entries []*entry
 	byName  map[string]*entry
 	changed chan struct{} // one pending signal at most: status changes coalesce
@@ -56,13 +71,17 @@ func NewRunner(checks []config.Check, opts Options) (*Runner, error) {
 	if opts.Logger == nil || opts.Metrics == nil {
 		return nil, errors.New("new runner: logger and metrics are required")
 	}
+	if opts.Clock == nil {
+		opts.Clock = realClock{}
+	}
 	r := &Runner{
 		log:     opts.Logger,
 		metrics: opts.Metrics,
+		clock:   opts.Clock,
 		byName:  make(map[string]*entry, len(checks)),
 		changed: make(chan struct{}, 1),
 	}
-	now := time.Now()
+	now := r.clock.Now()
 	for i := range checks {
 		c := &checks[i]
 		if c.Interval <= 0 || c.Timeout <= 0 {
@@ -142,7 +161,7 @@ func (r *Runner) UpdateTTL(name string, st status.Check, output string) error {
 	if !st.Valid() {
 		return fmt.Errorf("update ttl: bad status %q", st)
 	}
-	now := time.Now()
+	now := r.clock.Now()
 	r.mu.Lock()
 	e.expires = now.Add(e.ttl)
 	e.expired = false
@@ -195,32 +214,29 @@ func (r *Runner) runOnce(ctx context.Context, e *entry) {
 // watchTTL turns a ttl check critical when its TTL passes without an update. Updates arrive
 // through UpdateTTL, which moves the deadline and pokes this goroutine.
 func (r *Runner) watchTTL(ctx context.Context, e *entry) {
-	r.mu.Lock()
-	wait := time.Until(e.expires)
-	r.mu.Unlock()
-	timer := time.NewTimer(max(wait, 0))
-	defer timer.Stop()
 	for {
+		r.mu.Lock()
+		wait := e.expires.Sub(r.clock.Now())
+		if e.expired {
+			wait = e.ttl // nothing to do until an update pokes us; wake at most once a ttl
+		}
+		r.mu.Unlock()
 		select {
 		case <-ctx.Done():
 			return
 		case <-e.ttlPoke:
-		case <-timer.C:
+			continue
+		case <-r.clock.After(wait):
 		}
-		now := time.Now()
+		now := r.clock.Now()
 		var change *statusChange
 		r.mu.Lock()
 		if !e.expired && !now.Before(e.expires) {
 			e.expired = true
 			change = r.recordLocked(e, Result{status.Critical, fmt.Sprintf("TTL expired: no update for %s", e.ttl)}, 0, now)
 		}
-		wait = e.expires.Sub(now)
 		r.mu.Unlock()
 		r.announce(change)
-		if wait <= 0 {
-			wait = e.ttl // expired: nothing to do until an update pokes us; wake at most once a ttl
-		}
-		timer.Reset(wait)
 	}
 }
 

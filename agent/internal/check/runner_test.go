@@ -159,13 +159,20 @@ func TestTTL(t *testing.T) {
 }
 
 func TestTTLExpires(t *testing.T) {
-	const ttl = 200 * time.Millisecond
+	const ttl = 30 * time.Second
+	clk := useFakeClock(t)
 	r, _ := startRunner(t, []config.Check{{Name: "alive", TTL: &config.TTLCheck{TTL: ttl}}}, nil)
 	if err := r.UpdateTTL("alive", status.Passing, "ok"); err != nil {
 		t.Fatal(err)
 	}
+	waitFor(t, "the watcher to wait on the clock", func() bool { return clk.waiting() > 0 })
+	clk.Advance(ttl - time.Second)
+	if got := result(r, "alive"); got.Status != status.Passing {
+		t.Fatalf("a second before the TTL: %s", got.Status)
+	}
+	clk.Advance(time.Second)
 	waitFor(t, "ttl to expire", func() bool { return result(r, "alive").Status == status.Critical })
-	if got := result(r, "alive"); got.Output != "TTL expired: no update for 200ms" {
+	if got := result(r, "alive"); got.Output != "TTL expired: no update for 30s" {
 		t.Fatalf("output %q", got.Output)
 	}
 	// An update revives it, and silence kills it again.
@@ -175,10 +182,18 @@ func TestTTLExpires(t *testing.T) {
 	if got := result(r, "alive"); got.Status != status.Passing {
 		t.Fatalf("after update: %s", got.Status)
 	}
+	waitFor(t, "the watcher to wait again", func() bool { return clk.waiting() > 0 })
+	clk.Advance(ttl)
 	waitFor(t, "ttl to expire again", func() bool { return result(r, "alive").Status == status.Critical })
 }
 
 func TestTTLExpiresWithoutAnyUpdate(t *testing.T) {
-	r, _ := startRunner(t, []config.Check{{Name: "alive", TTL: &config.TTLCheck{TTL: 150 * time.Millisecond}}}, nil)
+	clk := useFakeClock(t)
+	r, _ := startRunner(t, []config.Check{{Name: "alive", TTL: &config.TTLCheck{TTL: time.Minute}}}, nil)
+	waitFor(t, "the watcher to wait on the clock", func() bool { return clk.waiting() > 0 })
+	if got := result(r, "alive"); got.Status != status.Unknown {
+		t.Fatalf("before the TTL has passed since start: %s", got.Status)
+	}
+	clk.Advance(time.Minute)
 	waitFor(t, "ttl to expire from start", func() bool { return result(r, "alive").Status == status.Critical })
 }
