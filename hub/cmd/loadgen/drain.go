@@ -100,10 +100,11 @@ type drainResult struct {
 }
 
 // drain waits until the hub's write queue has drained: it polls centralhub_store_pending_writes
-// until it is 0, then sends a state-changing report for a barrier instance and waits for its
-// "stored" answer. The registry has one writer that writes everything pending with every store
-// transaction, so that answer means every report applied before it is durable; the metrics read
-// after it must show no pending writes and at least one more committed store write.
+// until it is 0 (state changes, heartbeats waiting for the batch, and writes under way all
+// count), then sends a state-changing report for a barrier instance and waits for its "stored"
+// answer, which the registry's single writer gives only after every state change applied before
+// it is durable; the metrics read after it must show no pending writes and at least one more
+// committed store write.
 func drain(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := newFlags("drain")
 	base := fs.String("url", "", "hub base URL (required)")

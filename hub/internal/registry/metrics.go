@@ -71,7 +71,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		n += len(s.instances)
 		svcs = append(svcs, svc{s.key.tenant, s.key.name, a.status})
 	}
-	pending = len(c.r.changes) + len(c.r.dirty) + int(c.r.pendingBeats.Load())
+	pending = len(c.r.changes) + len(c.r.dirty) + int(c.r.pendingBeats.Load()) + int(c.r.inflight.Load())
 	c.r.mu.RUnlock()
 
 	ch <- prometheus.MustNewConstMetric(c.services, prometheus.GaugeValue, float64(len(svcs)))

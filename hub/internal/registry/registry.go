@@ -101,8 +101,10 @@ type Result struct {
 type entry struct {
 	in     hub.Instance
 	status status.Check
-	// unsynced is set while a state change of this instance is not yet durable.
+	// unsynced is set while a state change of this instance is not yet durable; ver counts
+	// state changes, so a write clears unsynced only if no newer change came meanwhile.
 	unsynced bool
+	ver      uint64
 	// heard is when the hub last heard from the agent, for staleness: the report time, or the
 	// hub's start for an instance loaded from the store, so the hub's own downtime never
 	// counts as the agent's silence.
@@ -140,6 +142,8 @@ type Registry struct {
 	changes  map[hub.InstanceKey]struct{}      // state changes (puts or deletes) for the next commit
 	dirty    map[hub.InstanceKey]hub.Heartbeat // heartbeats for the next once-a-second batch
 
+	closed       bool          // after the final flush: Apply refuses, so nothing is answered and lost
+	inflight     atomic.Int64  // state changes taken by the writer, not yet written
 	gen          atomic.Uint64 // bumped on every change of any status, instance or service
 	pendingBeats atomic.Int64  // heartbeats the writer has taken and not yet written
 	writes       chan writeRequest
@@ -203,6 +207,10 @@ func (r *Registry) Apply(ctx context.Context, rep *protocol.Report) (Result, err
 	key := hub.InstanceKey{Tenant: rep.Tenant, Service: rep.Service, Instance: rep.Instance}
 
 	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return Result{}, ErrStopped
+	}
 	svc := r.serviceFor(key, true)
 	e := svc.instances[key.Instance]
 	if e != nil {
@@ -250,11 +258,20 @@ func (r *Registry) Apply(ctx context.Context, rep *protocol.Report) (Result, err
 	st := e.status
 	if !changed {
 		r.dirty[key] = hub.Heartbeat{Key: key, Boot: next.Boot, Seq: next.Seq, LastSeen: now}
+		pending := e.unsynced
 		r.mu.Unlock()
+		if pending {
+			// The state this heartbeat repeats is not durable yet (the store is failing, or
+			// its write is under way): answer as for the change itself.
+			if err := r.persist(ctx, false); err != nil {
+				return r.persistFailed(ctx, st, err)
+			}
+		}
 		return Result{Outcome: Heartbeat, Status: st}, nil
 	}
 	r.changes[key] = struct{}{}
 	e.unsynced = true
+	e.ver++
 	r.touch(svc)
 	r.mu.Unlock()
 
@@ -371,7 +388,7 @@ func canonical(c status.Check) status.Check {
 func stateChanged(prev, next *hub.Instance) bool {
 	if prev.Boot != next.Boot || prev.Stale != next.Stale || len(prev.Checks) != len(next.Checks) ||
 		prev.Config.Status != next.Config.Status || prev.Config.Version != next.Config.Version ||
-		len(prev.Config.Problems) != len(next.Config.Problems) {
+		!slices.Equal(prev.Config.Problems, next.Config.Problems) {
 		return true
 	}
 	for i := range prev.Checks {
@@ -421,15 +438,16 @@ func (r *Registry) Run(ctx context.Context) error {
 	tick := time.NewTicker(r.cfg.FlushInterval)
 	defer tick.Stop()
 	beats := &heartbeats{} // taken, not yet written; only this goroutine touches it
+	chunkFailed := false   // a chunk failed: wait for the next tick before trying again
 	for {
-		if len(beats.sorted) > 0 { // a chunk, unless a state change or the end is waiting
+		if len(beats.sorted) > 0 && !chunkFailed { // a chunk, unless a state change or the end is waiting
 			select {
 			case req := <-r.writes:
 				r.serve(wctx, req, beats)
 			case <-ctx.Done():
 				return r.final(wctx, beats)
 			default:
-				_ = r.writeHeartbeats(wctx, beats, heartbeatChunk)
+				chunkFailed = r.writeHeartbeats(wctx, beats, heartbeatChunk) != nil
 			}
 			continue
 		}
@@ -437,6 +455,7 @@ func (r *Registry) Run(ctx context.Context) error {
 		case req := <-r.writes:
 			r.serve(wctx, req, beats)
 		case <-tick.C:
+			chunkFailed = false
 			r.sweep()
 			_ = r.writeChanges(wctx)
 			r.takeHeartbeats(beats)
@@ -476,6 +495,9 @@ func (r *Registry) serve(ctx context.Context, req writeRequest, beats *heartbeat
 
 // final writes everything left when the registry stops.
 func (r *Registry) final(ctx context.Context, beats *heartbeats) error {
+	r.mu.Lock()
+	r.closed = true // from here Apply answers ErrStopped: nothing is accepted that is not written
+	r.mu.Unlock()
 	batch := r.drainPending()
 	err := r.writeChanges(ctx)
 	if err == nil {
@@ -504,8 +526,14 @@ func (r *Registry) drainPending() []writeRequest {
 }
 
 // writeChanges writes the pending state changes, each instance whole as it is now (or deleted
-// when it is gone), in one store transaction. On failure they stay pending.
+// when it is gone), in one store transaction. An instance counts as durable (unsynced cleared)
+// only once the write succeeded, and only if no newer change came meanwhile. On failure the
+// changes stay pending.
 func (r *Registry) writeChanges(ctx context.Context) error {
+	type taken struct {
+		e   *entry
+		ver uint64
+	}
 	r.mu.Lock()
 	if len(r.changes) == 0 {
 		r.mu.Unlock()
@@ -513,30 +541,34 @@ func (r *Registry) writeChanges(ctx context.Context) error {
 	}
 	changes := r.changes
 	r.changes = make(map[hub.InstanceKey]struct{})
+	r.inflight.Store(int64(len(changes)))
 	var w hub.Writes
-	var synced []*entry // state changes this write makes durable
+	var synced []taken
 	for k := range changes {
 		if e := r.lookup(k); e == nil {
 			w.Deletes = append(w.Deletes, k)
 		} else {
 			w.Puts = append(w.Puts, e.in)
-			synced = append(synced, e)
-			e.unsynced = false
+			synced = append(synced, taken{e, e.ver})
 		}
 	}
 	r.mu.Unlock()
 
 	err := r.store.WriteInstances(ctx, w)
+	r.mu.Lock()
 	if err != nil {
-		r.mu.Lock()
 		for k := range changes {
 			r.changes[k] = struct{}{}
 		}
-		for _, e := range synced {
-			e.unsynced = true
+	} else {
+		for _, t := range synced {
+			if t.e.ver == t.ver {
+				t.e.unsynced = false
+			}
 		}
-		r.mu.Unlock()
 	}
+	r.inflight.Store(0)
+	r.mu.Unlock()
 	return r.wrote(err)
 }
 
@@ -579,9 +611,19 @@ func (r *Registry) writeHeartbeats(ctx context.Context, beats *heartbeats, n int
 	w := hub.Writes{Heartbeats: make([]hub.Heartbeat, 0, n)}
 	for _, h := range chunk {
 		r.mu.RLock() // per lookup: ingest never waits for a whole chunk
-		alive := r.lookup(h.Key) != nil
+		e := r.lookup(h.Key)
+		deferred := e != nil && e.unsynced
 		r.mu.RUnlock()
-		if alive {
+		switch {
+		case deferred:
+			// Its state change is not durable yet: a heartbeat record must not carry the
+			// new seq ahead of it. The next batch takes it again.
+			r.mu.Lock()
+			if _, newer := r.dirty[h.Key]; !newer {
+				r.dirty[h.Key] = h
+			}
+			r.mu.Unlock()
+		case e != nil:
 			w.Heartbeats = append(w.Heartbeats, h)
 		}
 	}
@@ -656,6 +698,7 @@ func (r *Registry) sweepService(s *service, now time.Time) {
 		case !e.in.Stale && silent > time.Duration(r.cfg.StaleAfter)*e.in.Interval:
 			e.in.Stale = true
 			e.unsynced = true
+			e.ver++
 			e.status = status.Critical
 			r.changes[e.in.Key] = struct{}{}
 			changed = true
@@ -720,7 +763,7 @@ type StoreStats struct {
 // StoreStats returns the write-path counters.
 func (r *Registry) StoreStats() StoreStats {
 	r.mu.RLock()
-	st := StoreStats{PendingWrites: len(r.changes) + len(r.dirty) + int(r.pendingBeats.Load())}
+	st := StoreStats{PendingWrites: len(r.changes) + len(r.dirty) + int(r.pendingBeats.Load()) + int(r.inflight.Load())}
 	r.mu.RUnlock()
 	st.Writes = r.flushes.Load()
 	st.WriteErrors = r.writeErr.Load()

@@ -457,3 +457,144 @@ func TestHeartbeatBatchInChunks(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// gatedStore holds writes that carry whole instances until its gate opens.
+type gatedStore struct {
+	hub.Store
+	mu        sync.Mutex
+	gate      chan struct{}
+	entered   chan struct{}
+	completed bool // the gated write reached the real store
+}
+
+func (g *gatedStore) WriteInstances(ctx context.Context, w hub.Writes) error {
+	g.mu.Lock()
+	gate := g.gate
+	g.mu.Unlock()
+	if gate != nil && len(w.Puts) > 0 {
+		g.entered <- struct{}{}
+		<-gate
+		defer func() { g.mu.Lock(); g.completed = true; g.mu.Unlock() }()
+	}
+	return g.Store.WriteInstances(ctx, w)
+}
+
+// TestRetryWaitsForInFlightWrite: while a state change is being committed, it counts as
+// pending, and a retry of the same report is answered only once the commit is done.
+func TestRetryWaitsForInFlightWrite(t *testing.T) {
+	h := newHarness(t, "", nil)
+	gs := &gatedStore{Store: h.store.Store, entered: make(chan struct{}, 1)}
+	h.store.Store = gs
+	h.apply(report("orders", "o1", 1, 1, status.Passing))
+	gs.mu.Lock()
+	gs.gate = make(chan struct{})
+	gs.mu.Unlock()
+	var openOnce sync.Once
+	openGate := func() { openOnce.Do(func() { close(gs.gate) }) }
+	t.Cleanup(openGate) // runs before the harness stops the writer, even when the test fails
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-gs.entered; cancel() }() // the agent gives up while the commit is under way
+	if _, err := h.reg.Apply(ctx, report("orders", "o1", 1, 2, status.Critical)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("first request: %v, want it cancelled", err)
+	}
+	if p := h.reg.StoreStats().PendingWrites; p == 0 {
+		t.Fatal("pending writes read 0 while a state change is being committed")
+	}
+	done := make(chan bool, 1)
+	go func() {
+		_, _ = h.reg.Apply(context.Background(), report("orders", "o1", 1, 2, status.Critical))
+		gs.mu.Lock()
+		done <- gs.completed
+		gs.mu.Unlock()
+	}()
+	select {
+	case <-done:
+		t.Fatal("the retry was answered while its state change was still being committed")
+	case <-time.After(200 * time.Millisecond): // a bounded check that nothing happens
+	}
+	openGate()
+	if completed := <-done; !completed {
+		t.Fatal("the retry was answered before the commit completed")
+	}
+	if got := stored(t, h)["default/orders/o1"]; got.Seq != 2 || got.Status() != status.Critical {
+		t.Fatalf("store holds seq %d %s", got.Seq, got.Status())
+	}
+}
+
+// TestFailingStoreNoHotLoopAndSweepGoesOn: while the store refuses every write, the writer
+// retries once a tick rather than in a loop, and staleness is still judged.
+func TestFailingStoreNoHotLoopAndSweepGoesOn(t *testing.T) {
+	h := newHarness(t, "", func(c *registry.Config) { c.FlushInterval = 20 * time.Millisecond })
+	h.apply(report("orders", "o1", 1, 1, status.Passing))
+	h.apply(report("orders", "o1", 1, 2, status.Passing)) // a heartbeat to write
+	h.store.setFailing(true)
+	h.clock.Add(time.Hour) // silent past deregister_after
+	deadline := time.Now().Add(10 * time.Second)
+	for len(h.reg.Instances()) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no sweep while the store fails")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if errs := h.reg.StoreStats().WriteErrors; errs > 1000 {
+		t.Fatalf("%d failed writes: the writer spins instead of waiting for the next tick", errs)
+	}
+	h.store.setFailing(false)
+	if err := h.reg.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := stored(t, h); len(got) != 0 {
+		t.Fatalf("deregistered instance still stored after recovery: %v", got)
+	}
+}
+
+// TestHeartbeatOfUndurableStateWaits: a report that repeats a state not yet durable is
+// answered as the change itself (queued while the store fails), and no heartbeat record ever
+// carries its seq ahead of the state.
+func TestHeartbeatOfUndurableStateWaits(t *testing.T) {
+	h := newHarness(t, "", func(c *registry.Config) { c.FlushInterval = 20 * time.Millisecond })
+	h.apply(report("orders", "o1", 1, 1, status.Passing))
+	h.store.setFailing(true)
+	if r := h.apply(report("orders", "o1", 1, 2, status.Critical)); r.Outcome != registry.Queued {
+		t.Fatalf("change while failing: %s", r.Outcome)
+	}
+	if r := h.apply(report("orders", "o1", 1, 3, status.Critical)); r.Outcome != registry.Queued {
+		t.Fatalf("repeat of an undurable change: %s, want queued", r.Outcome)
+	}
+	h.store.setFailing(false)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := stored(t, h)["default/orders/o1"]
+		if got.Seq > 1 && got.Status() != status.Critical {
+			t.Fatalf("store holds seq %d with the old status %s", got.Seq, got.Status())
+		}
+		if got.Seq == 3 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("store still at seq %d", got.Seq)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestConfigProblemsAreState(t *testing.T) {
+	h := newHarness(t, "", nil)
+	r := report("orders", "o1", 1, 1, status.Passing)
+	r.Config = protocol.ConfigState{Status: protocol.ConfigInvalid, Problems: []protocol.ConfigProblem{{File: "a.yaml", Key: "db.url", Reason: "missing"}}}
+	h.apply(r)
+	r2 := report("orders", "o1", 1, 2, status.Passing)
+	r2.Config = protocol.ConfigState{Status: protocol.ConfigInvalid, Problems: []protocol.ConfigProblem{{File: "a.yaml", Key: "nats.url", Reason: "missing"}}}
+	if res := h.apply(r2); res.Outcome != registry.Stored {
+		t.Fatalf("a different problem of the same count: %s, want stored", res.Outcome)
+	}
+}
+
+func TestStoppedRegistryRefuses(t *testing.T) {
+	h := newHarness(t, "", nil)
+	h.apply(report("orders", "o1", 1, 1, status.Passing))
+	h.stop()
+	if _, err := h.reg.Apply(context.Background(), report("orders", "o1", 1, 2, status.Passing)); !errors.Is(err, registry.ErrStopped) {
+		t.Fatalf("a heartbeat after the final flush: %v, want ErrStopped", err)
+	}
+}
