@@ -598,3 +598,43 @@ func TestStoppedRegistryRefuses(t *testing.T) {
 		t.Fatalf("a heartbeat after the final flush: %v, want ErrStopped", err)
 	}
 }
+
+// TestConcurrentReadersAndChanges: readers filling the per-service aggregates race with
+// status changes and each other; -race checks the sharing, the counts check the result.
+func TestConcurrentReadersAndChanges(t *testing.T) {
+	h := newHarness(t, "", func(c *registry.Config) { c.RatePerInstance = 0 })
+	for i := range 20 {
+		h.apply(report(fmt.Sprintf("s%d", i%4), fmt.Sprintf("i%d", i), 1, 1, status.Passing))
+	}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 3 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				s := h.reg.Summary("*", all)
+				if n := s.Instances["passing"] + s.Instances["critical"]; n != 20 {
+					t.Errorf("summary counts %d instances, want 20", n)
+					return
+				}
+				_ = h.reg.Health(registry.HealthQuery{Visible: all})
+			}
+		})
+	}
+	for seq := uint64(2); seq < 60; seq++ {
+		st := status.Passing
+		if seq%2 == 0 {
+			st = status.Critical
+		}
+		h.apply(report("s1", "i1", 1, seq, st))
+	}
+	close(stop)
+	wg.Wait()
+	if s := h.reg.Summary("*", all); s.Instances["passing"] != 20 {
+		t.Fatalf("after the last change (passing): %+v", s.Instances)
+	}
+}
