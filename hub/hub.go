@@ -44,6 +44,26 @@ type Instance struct {
 	Stale bool `json:"stale,omitempty"`
 }
 
+// NewInstance is the instance a report describes, first and last seen at now.
+func NewInstance(rep *protocol.Report, now time.Time) Instance {
+	return Instance{
+		Key:       InstanceKey{Tenant: rep.Tenant, Service: rep.Service, Instance: rep.Instance},
+		Address:   rep.Address,
+		Agent:     rep.AgentVersion,
+		Runbook:   rep.Runbook,
+		Tags:      rep.Tags,
+		Meta:      rep.Meta,
+		Boot:      rep.Boot,
+		Seq:       rep.Seq,
+		Interval:  time.Duration(rep.Interval),
+		DependsOn: rep.DependsOn,
+		Checks:    rep.Checks,
+		Config:    rep.Config,
+		FirstSeen: now,
+		LastSeen:  now,
+	}
+}
+
 // Status is the instance status by the rules of DESIGN.md: critical when stale, else its worst
 // check.
 func (in *Instance) Status() status.Check {

@@ -150,24 +150,7 @@ func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
 
 // Instance is what the registry keeps for rep received at now, for tests that fill a store
 // directly instead of through the API.
-func Instance(rep *protocol.Report, now time.Time) hub.Instance {
-	return hub.Instance{
-		Key:       hub.InstanceKey{Tenant: rep.Tenant, Service: rep.Service, Instance: rep.Instance},
-		Address:   rep.Address,
-		Agent:     rep.AgentVersion,
-		Runbook:   rep.Runbook,
-		Tags:      rep.Tags,
-		Meta:      rep.Meta,
-		Boot:      rep.Boot,
-		Seq:       rep.Seq,
-		Interval:  time.Duration(rep.Interval),
-		DependsOn: rep.DependsOn,
-		Checks:    rep.Checks,
-		Config:    rep.Config,
-		FirstSeen: now,
-		LastSeen:  now,
-	}
-}
+func Instance(rep *protocol.Report, now time.Time) hub.Instance { return hub.NewInstance(rep, now) }
 
 // Flips decides which reports carry a status change. An instance that is not flipped flips with
 // probability share/2; a flipped one flips back with its next report. About share of all

@@ -237,7 +237,6 @@ func (r *Registry) Apply(ctx context.Context, rep *protocol.Report) (Result, err
 	next := fromReport(rep, now)
 	changed := e == nil
 	if e == nil {
-		next.FirstSeen = now
 		e = &entry{tokens: r.cfg.RatePerInstance - 1, refill: now}
 		svc.instances[key.Instance] = e
 		r.count++
@@ -327,21 +326,7 @@ func fromReport(rep *protocol.Report, now time.Time) hub.Instance {
 	for i := range rep.Checks {
 		rep.Checks[i].Status = canonical(rep.Checks[i].Status)
 	}
-	return hub.Instance{
-		Key:       hub.InstanceKey{Tenant: rep.Tenant, Service: rep.Service, Instance: rep.Instance},
-		Address:   rep.Address,
-		Agent:     rep.AgentVersion,
-		Runbook:   rep.Runbook,
-		Tags:      rep.Tags,
-		Meta:      rep.Meta,
-		Boot:      rep.Boot,
-		Seq:       rep.Seq,
-		Interval:  time.Duration(rep.Interval),
-		DependsOn: rep.DependsOn,
-		Checks:    rep.Checks,
-		Config:    rep.Config,
-		LastSeen:  now,
-	}
+	return hub.NewInstance(rep, now)
 }
 
 // keepBootFields makes next, a report of the same boot as prev, share prev's values of what is
