@@ -226,7 +226,7 @@ func (r *Registry) Apply(ctx context.Context, rep *protocol.Report) (Result, err
 			if pending {
 				// A retry of a report whose state change is not yet durable (its first
 				// request may have gone before the write finished): make it durable before
-				// answering, so a 2xx always means "on disk".
+				// answering, so a 200 always means "on disk".
 				if err := r.persist(ctx, false); err != nil {
 					return r.persistFailed(ctx, res.Status, err)
 				}
