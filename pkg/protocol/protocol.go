@@ -171,18 +171,32 @@ func Decode(r io.Reader) (*Report, error) {
 // Unmarshal decodes one JSON report from b, as Decode does; the hub, which has the body in
 // memory already, calls it directly.
 func Unmarshal(b []byte) (*Report, error) {
-	if len(bytes.TrimSpace(b)) == 0 {
-		return nil, errors.New("decode report: empty body")
-	}
 	var rep Report
-	if err := json.Unmarshal(b, &rep); err != nil {
-		var syntaxErr *json.SyntaxError
-		if errors.As(err, &syntaxErr) && strings.Contains(syntaxErr.Error(), "after top-level value") {
-			return nil, errors.New("decode report: trailing data after the JSON object")
-		}
-		return nil, decodeError(err)
+	if err := UnmarshalInto(b, &rep); err != nil {
+		return nil, err
 	}
 	return &rep, nil
+}
+
+// UnmarshalInto decodes one JSON report from b into rep, which it first resets to the zero
+// report, keeping only the capacity of rep.Checks (cleared): a caller that pools reports
+// decodes without growing a new checks array every time, and nothing of the previous report
+// survives.
+func UnmarshalInto(b []byte, rep *Report) error {
+	checks := rep.Checks[:cap(rep.Checks)]
+	clear(checks)
+	*rep = Report{Checks: checks[:0]}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return errors.New("decode report: empty body")
+	}
+	if err := json.Unmarshal(b, rep); err != nil {
+		var syntaxErr *json.SyntaxError
+		if errors.As(err, &syntaxErr) && strings.Contains(syntaxErr.Error(), "after top-level value") {
+			return errors.New("decode report: trailing data after the JSON object")
+		}
+		return decodeError(err)
+	}
+	return nil
 }
 
 func decodeError(err error) error {

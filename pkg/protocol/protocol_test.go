@@ -727,3 +727,29 @@ func FuzzDecodeValidate(f *testing.F) {
 		}
 	})
 }
+
+// TestUnmarshalIntoResets: a pooled report keeps nothing of the previous one, in its fields or
+// in the reused checks array.
+func TestUnmarshalIntoResets(t *testing.T) {
+	var rep Report
+	first := `{"version":1,"tenant":"a","service":"s","instance":"i","runbook":"https://secret.example","boot":1,"seq":1,"interval":"10s",
+		"checks":[{"name":"c1","kind":"http","status":"critical","output":"tenant a's output","component":"pg","critical":true,"runbook":"r1"},
+		{"name":"c2","kind":"tcp","status":"passing"}]}`
+	if err := UnmarshalInto([]byte(first), &rep); err != nil {
+		t.Fatal(err)
+	}
+	second := `{"version":1,"tenant":"b","service":"s","instance":"i","boot":1,"seq":1,"interval":"10s","checks":[{"name":"x","kind":"tcp","status":"passing"}]}`
+	if err := UnmarshalInto([]byte(second), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Runbook != "" || len(rep.Checks) != 1 {
+		t.Fatalf("fields of the previous report survived: runbook %q, %d checks", rep.Runbook, len(rep.Checks))
+	}
+	c := rep.Checks[0]
+	if c.Output != "" || c.Component != "" || c.Critical || c.Runbook != "" {
+		t.Fatalf("the reused check kept the previous one's fields: %+v", c)
+	}
+	if full := rep.Checks[:cap(rep.Checks)]; len(full) > 1 && full[1].Name != "" {
+		t.Fatalf("the reused array still holds the previous report's check: %+v", full[1])
+	}
+}

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,10 +19,14 @@ import (
 // that the two differ in the work they do and not in the bytes they send.
 var bareAnswer = []byte(`{"outcome":"heartbeat","status":"passing"}` + "\n")
 
-var barePool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+var (
+	barePool    = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+	bareReports = sync.Pool{New: func() any { return new(protocol.Report) }}
+)
 
-// bareHandler reads the body into a pooled buffer, decodes it into a protocol.Report the way
-// the hub does, and answers 200; nothing else: the floor that the hub's ingest is compared with.
+// bareHandler reads the body into a pooled buffer, decodes it into a pooled protocol.Report the
+// way the hub does (protocol.UnmarshalInto), and answers 200; nothing else: the floor that the
+// hub's ingest is compared with.
 func bareHandler(w http.ResponseWriter, r *http.Request) {
 	buf := barePool.Get().(*bytes.Buffer)
 	buf.Reset()
@@ -32,8 +35,9 @@ func bareHandler(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"error":"read body"}`, http.StatusBadRequest)
 		return
 	}
-	var rep protocol.Report
-	if err := json.Unmarshal(buf.Bytes(), &rep); err != nil {
+	rep := bareReports.Get().(*protocol.Report)
+	defer bareReports.Put(rep)
+	if err := protocol.UnmarshalInto(buf.Bytes(), rep); err != nil {
 		http.Error(w, `{"error":"bad json"}`, http.StatusBadRequest)
 		return
 	}

@@ -242,7 +242,7 @@ func ingestSection(d *docWriter) error {
 	d.p("## 1. Ingest throughput (POST /api/v1/agent/reports)\n\n")
 	d.p("wrk with `scripts/bench/ingest.lua` on loopback: every request a different report of 5 checks, for %s instances in %s services, "+
 		"outputs and latencies varying as real checks do, seq rising per instance, 1%% of reports changing a check's status, each with its service's agent token. "+
-		"The bare handler (`loadgen serve-bare`) reads the body into a pooled buffer, decodes the same JSON into `protocol.Report` with `json.Unmarshal` "+
+		"The bare handler (`loadgen serve-bare`) reads the body into a pooled buffer, decodes the same JSON into a pooled `protocol.Report` with `protocol.UnmarshalInto` "+
 		"(as the hub does) and answers 200, with `GOGC=400`, the garbage-collector target the hub sets for itself (`gc_percent`); the hub does everything it does in production "+
 		"(token, decode, validate, registry, metrics; a status change is fsynced before its answer, heartbeats are batched every second). "+
 		"The hub runs with `--config hub.yaml` holding `ingest: {rate_per_instance: 1000}`, so that its limiter runs but never refuses (each instance sends one or two reports a second here).\n\n",

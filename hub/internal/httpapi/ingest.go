@@ -13,7 +13,10 @@ import (
 	"github.com/centralhub/centralhub/pkg/protocol"
 )
 
-var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+var (
+	bodyPool   = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+	reportPool = sync.Pool{New: func() any { return new(protocol.Report) }}
+)
 
 type ingestAnswer struct {
 	Outcome string `json:"outcome"`
@@ -74,8 +77,10 @@ func (s *Server) ingestReport(r *http.Request) (ingestAnswer, error) {
 		}
 		return ingestAnswer{}, s.reject(rejectMalformed, badRequest("read report body: %v", err))
 	}
-	rep, err := protocol.Unmarshal(buf.Bytes())
-	if err != nil {
+	// The registry copies what it keeps, so the report goes back to the pool afterwards.
+	rep := reportPool.Get().(*protocol.Report)
+	defer reportPool.Put(rep)
+	if err := protocol.UnmarshalInto(buf.Bytes(), rep); err != nil {
 		return ingestAnswer{}, s.reject(rejectMalformed, badRequest("%v", err))
 	}
 	if err := rep.Validate(); err != nil {

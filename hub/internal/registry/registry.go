@@ -201,7 +201,8 @@ func (r *Registry) serviceFor(k hub.InstanceKey, create bool) *service {
 
 // Apply folds a validated report from tenant into the registry. A report that changes any
 // state is durable in the store before Apply returns (Stored); one that changes nothing is
-// kept in memory and written within FlushInterval (Heartbeat).
+// kept in memory and written within FlushInterval (Heartbeat). Apply keeps no reference to
+// rep.Checks, so the caller may reuse it.
 func (r *Registry) Apply(ctx context.Context, rep *protocol.Report) (Result, error) {
 	now := r.cfg.Now()
 	key := hub.InstanceKey{Tenant: rep.Tenant, Service: rep.Service, Instance: rep.Instance}
@@ -234,7 +235,7 @@ func (r *Registry) Apply(ctx context.Context, rep *protocol.Report) (Result, err
 			return res, nil
 		}
 	}
-	next := fromReport(rep, now)
+	next := fromReport(rep, now) // its Checks are rep's: copied below before anything keeps them
 	changed := e == nil
 	if e == nil {
 		e = &entry{tokens: r.cfg.RatePerInstance - 1, refill: now}
@@ -251,8 +252,18 @@ func (r *Registry) Apply(ctx context.Context, rep *protocol.Report) (Result, err
 			r.touch(svc) // what a summary says of a failing check follows its output
 		}
 	}
-	e.in = next
-	e.status = next.Status()
+	if changed {
+		next.Checks = slices.Clone(next.Checks)
+		e.in = next
+		e.status = next.Status()
+	} else {
+		// A heartbeat: same boot, same checks and statuses. Only what a run measures moves.
+		for i := range e.in.Checks {
+			c, n := &e.in.Checks[i], &next.Checks[i]
+			c.Output, c.LatencyMS, c.CheckedAt = n.Output, n.LatencyMS, n.CheckedAt
+		}
+		e.in.Seq, e.in.LastSeen = next.Seq, now
+	}
 	e.heard = now
 	st := e.status
 	if !changed {
@@ -533,7 +544,9 @@ func (r *Registry) writeChanges(ctx context.Context) error {
 		if e := r.lookup(k); e == nil {
 			w.Deletes = append(w.Deletes, k)
 		} else {
-			w.Puts = append(w.Puts, e.in)
+			in := e.in
+			in.Checks = slices.Clone(in.Checks) // heartbeats update the registry's copy in place
+			w.Puts = append(w.Puts, in)
 			synced = append(synced, taken{e, e.ver})
 		}
 	}

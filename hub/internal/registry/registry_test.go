@@ -638,3 +638,22 @@ func TestConcurrentReadersAndChanges(t *testing.T) {
 		t.Fatalf("after the last change (passing): %+v", s.Instances)
 	}
 }
+
+// TestApplyKeepsNoReferenceToTheReport: the HTTP layer reuses decoded reports, so what the
+// registry keeps must not change when the caller overwrites a report after Apply.
+func TestApplyKeepsNoReferenceToTheReport(t *testing.T) {
+	h := newHarness(t, "", nil)
+	first := report("orders", "o1", 1, 1, status.Critical)
+	h.apply(first)
+	beat := report("orders", "o1", 1, 2, status.Critical) // a heartbeat: updated in place
+	h.apply(beat)
+	for _, r := range []*protocol.Report{first, beat} {
+		for i := range r.Checks {
+			r.Checks[i] = protocol.CheckResult{Name: "overwritten", Status: status.Passing, Output: "garbage"}
+		}
+	}
+	got := h.reg.Instances()[0]
+	if got.Checks[0].Name != "c0" || got.Checks[0].Status != status.Critical || got.Checks[0].Output != "seq 2" {
+		t.Fatalf("the registry follows a reused report: %+v", got.Checks[0])
+	}
+}

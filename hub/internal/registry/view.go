@@ -374,7 +374,9 @@ func (r *Registry) Instances() []hub.Instance {
 	out := make([]hub.Instance, 0, r.count)
 	for _, s := range r.services {
 		for _, e := range s.instances {
-			out = append(out, e.in)
+			in := e.in
+			in.Checks = slices.Clone(in.Checks)
+			out = append(out, in)
 		}
 	}
 	return out
