@@ -1,0 +1,418 @@
+// Package gossip wraps serf (on hashicorp/memberlist) for agents and hubs: one cluster whose
+// members carry their role and identity in tags, encrypted with a rotatable keyring, and whose
+// membership changes arrive as copied, typed events.
+package gossip
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/serf/serf"
+)
+
+// Tag names every member carries.
+const (
+	TagRole     = "role"     // RoleAgent or RoleHub
+	TagTenant   = "tenant"   // the agent's tenant
+	TagService  = "service"  // the agent's service
+	TagInstance = "instance" // the agent's instance
+	TagAPI      = "api"      // a hub's API address
+)
+
+// Member roles.
+const (
+	RoleAgent = "agent"
+	RoleHub   = "hub"
+)
+
+// DefaultPort is the gossip port when an address names none.
+const DefaultPort = 7946
+
+// KeyLen is the length of a gossip encryption key in bytes (AES-256).
+const KeyLen = 32
+
+// Profile names a memberlist timing profile.
+type Profile string
+
+// The timing profiles: memberlist's LAN defaults, and its local (loopback) ones, which detect
+// failures faster and suit tests and a single host.
+const (
+	ProfileLAN   Profile = "lan"
+	ProfileLocal Profile = "local"
+)
+
+// Config is what New needs. DefaultConfig gives the defaults.
+type Config struct {
+	NodeName  string            // unique in the cluster; agents use tenant/service/instance
+	Bind      string            // host:port to listen on (port defaults to DefaultPort)
+	Advertise string            // host:port others reach this member at; empty: Bind's
+	Join      []string          // members to join at start; retried until one answers
+	Tags      map[string]string // role and identity
+	// Keys are the keyring: the first encrypts, all decrypt. Empty disables encryption (only
+	// for --dev: callers enforce that).
+	Keys [][]byte
+	// KeyringFile is where the keyring persists, so a rotated key survives a restart. When it
+	// exists it wins over Keys.
+	KeyringFile string
+	Profile     Profile       // timing profile (default ProfileLAN)
+	JoinRetry   time.Duration // pause between join attempts (default 2s)
+	Logger      *slog.Logger
+}
+
+// DefaultConfig returns a Config with the LAN profile and a 2 s join retry.
+func DefaultConfig() Config {
+	return Config{Profile: ProfileLAN, JoinRetry: 2 * time.Second, Tags: map[string]string{}}
+}
+
+// ParseKey decodes a base64 gossip key and checks its length.
+func ParseKey(s string) ([]byte, error) {
+	k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
+	if err != nil {
+		return nil, fmt.Errorf("gossip key: not base64: %w", err)
+	}
+	if len(k) != KeyLen {
+		return nil, fmt.Errorf("gossip key: %d bytes, want %d", len(k), KeyLen)
+	}
+	return k, nil
+}
+
+// ReadKeyFile reads a base64 gossip key from path.
+func ReadKeyFile(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("gossip key file: %w", err)
+	}
+	return ParseKey(string(b))
+}
+
+// EventType is what happened to a member.
+type EventType string
+
+// The event types.
+const (
+	MemberJoin   EventType = "join"
+	MemberLeave  EventType = "leave"  // left gracefully
+	MemberFailed EventType = "failed" // unreachable: the failure detector gave up on it
+	MemberUpdate EventType = "update" // tags changed
+	MemberReap   EventType = "reap"   // forgotten after failing or leaving long enough
+)
+
+// Member is a copy of one member's state.
+type Member struct {
+	Name   string            `json:"name"`
+	Addr   string            `json:"address"`
+	Tags   map[string]string `json:"tags"`
+	Status string            `json:"state"` // alive, leaving, left, failed
+}
+
+// Event is a membership change of one member.
+type Event struct {
+	Type   EventType
+	Member Member
+	At     time.Time
+}
+
+// Gossip is a running member of the cluster. It is safe for concurrent use.
+type Gossip struct {
+	serf   *serf.Serf
+	events chan Event
+	log    *slog.Logger
+	done   chan struct{}
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// New starts a member, listening at once (so a taken port fails here), and starts joining
+// cfg.Join in the background until one answers or Shutdown.
+func New(cfg Config) (*Gossip, error) {
+	if cfg.NodeName == "" {
+		return nil, errors.New("gossip: node name is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.JoinRetry <= 0 {
+		cfg.JoinRetry = 2 * time.Second
+	}
+	sc := serf.DefaultConfig()
+	sc.NodeName = cfg.NodeName
+	sc.Tags = cfg.Tags
+	switch cfg.Profile {
+	case "", ProfileLAN:
+		sc.MemberlistConfig = memberlist.DefaultLANConfig()
+	case ProfileLocal:
+		sc.MemberlistConfig = memberlist.DefaultLocalConfig()
+	default:
+		return nil, fmt.Errorf("gossip: unknown profile %q (want lan or local)", cfg.Profile)
+	}
+	host, port, err := splitHostPort(cfg.Bind)
+	if err != nil {
+		return nil, fmt.Errorf("gossip bind: %w", err)
+	}
+	sc.MemberlistConfig.BindAddr, sc.MemberlistConfig.BindPort = host, port
+	sc.MemberlistConfig.AdvertisePort = port
+	if cfg.Advertise != "" {
+		ahost, aport, err := splitHostPort(cfg.Advertise)
+		if err != nil {
+			return nil, fmt.Errorf("gossip advertise: %w", err)
+		}
+		sc.MemberlistConfig.AdvertiseAddr, sc.MemberlistConfig.AdvertisePort = ahost, aport
+	}
+	keys := cfg.Keys
+	if cfg.KeyringFile != "" {
+		saved, err := readKeyring(cfg.KeyringFile)
+		switch {
+		case err == nil:
+			keys = saved // a rotated keyring wins over the configured key
+		case errors.Is(err, os.ErrNotExist) && len(keys) > 0:
+			if err := writeKeyring(cfg.KeyringFile, keys); err != nil {
+				return nil, err
+			}
+		case !errors.Is(err, os.ErrNotExist):
+			return nil, err
+		}
+		sc.KeyringFile = cfg.KeyringFile // serf rewrites it on every rotation
+	}
+	if len(keys) > 0 {
+		kr, err := memberlist.NewKeyring(keys, keys[0])
+		if err != nil {
+			return nil, fmt.Errorf("gossip keyring: %w", err)
+		}
+		sc.MemberlistConfig.Keyring = kr
+	}
+	logger := log.New(slogWriter{cfg.Logger}, "", 0)
+	sc.Logger = logger
+	sc.MemberlistConfig.Logger = logger
+	serfEvents := make(chan serf.Event, 1024)
+	sc.EventCh = serfEvents
+
+	s, err := serf.Create(sc)
+	if err != nil {
+		return nil, fmt.Errorf("gossip: start member %s on %s: %w", cfg.NodeName, cfg.Bind, err)
+	}
+	g := &Gossip{serf: s, events: make(chan Event, 1024), log: cfg.Logger, done: make(chan struct{})}
+	g.wg.Go(func() { g.forward(serfEvents) })
+	if len(cfg.Join) > 0 {
+		g.wg.Go(func() { g.joinLoop(cfg.Join, cfg.JoinRetry) })
+	}
+	return g, nil
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	if addr == "" {
+		return "", 0, errors.New("address is required")
+	}
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		host, portStr = addr, strconv.Itoa(DefaultPort)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("%q: bad port", addr)
+	}
+	return host, port, nil
+}
+
+// readKeyring reads serf's keyring file: a JSON list of base64 keys, the primary first.
+func readKeyring(path string) ([][]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read keyring: %w", err)
+	}
+	var encoded []string
+	if err := json.Unmarshal(b, &encoded); err != nil {
+		return nil, fmt.Errorf("keyring %s: %w", path, err)
+	}
+	if len(encoded) == 0 {
+		return nil, fmt.Errorf("keyring %s: no keys", path)
+	}
+	keys := make([][]byte, len(encoded))
+	for i, e := range encoded {
+		if keys[i], err = ParseKey(e); err != nil {
+			return nil, fmt.Errorf("keyring %s: %w", path, err)
+		}
+	}
+	return keys, nil
+}
+
+// writeKeyring writes keys in serf's keyring file format (a JSON list of base64 keys).
+func writeKeyring(path string, keys [][]byte) error {
+	enc := make([]string, len(keys))
+	for i, k := range keys {
+		enc[i] = `"` + base64.StdEncoding.EncodeToString(k) + `"`
+	}
+	if err := os.WriteFile(path, []byte("["+strings.Join(enc, ",")+"]\n"), 0o600); err != nil {
+		return fmt.Errorf("write keyring: %w", err)
+	}
+	return nil
+}
+
+// joinLoop joins addrs, retrying until one answers or the member shuts down.
+func (g *Gossip) joinLoop(addrs []string, retry time.Duration) {
+	for {
+		n, err := g.serf.Join(addrs, true)
+		if err == nil && n > 0 {
+			g.log.Info("gossip joined", "contacted", n)
+			return
+		}
+		g.log.Warn("gossip join failed; retrying", "err", err, "in", retry.String())
+		select {
+		case <-g.done:
+			return
+		case <-time.After(retry):
+		}
+	}
+}
+
+// forward copies serf's member events into Events.
+func (g *Gossip) forward(in <-chan serf.Event) {
+	for {
+		select {
+		case <-g.done:
+			return
+		case ev := <-in:
+			me, ok := ev.(serf.MemberEvent)
+			if !ok {
+				continue
+			}
+			t, ok := eventTypes[me.Type]
+			if !ok {
+				continue
+			}
+			for _, m := range me.Members {
+				select {
+				case g.events <- Event{Type: t, Member: copyMember(m), At: time.Now()}:
+				case <-g.done:
+					return
+				}
+			}
+		}
+	}
+}
+
+var eventTypes = map[serf.EventType]EventType{
+	serf.EventMemberJoin: MemberJoin, serf.EventMemberLeave: MemberLeave, serf.EventMemberFailed: MemberFailed,
+	serf.EventMemberUpdate: MemberUpdate, serf.EventMemberReap: MemberReap,
+}
+
+func copyMember(m serf.Member) Member {
+	tags := make(map[string]string, len(m.Tags))
+	for k, v := range m.Tags {
+		tags[k] = v
+	}
+	return Member{Name: m.Name, Addr: net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port))), Tags: tags, Status: m.Status.String()}
+}
+
+// Events delivers membership changes; a consumer must keep reading it. It is closed by Shutdown.
+func (g *Gossip) Events() <-chan Event { return g.events }
+
+// Members returns a copy of every member this node knows, itself included.
+func (g *Gossip) Members() []Member {
+	ms := g.serf.Members()
+	out := make([]Member, len(ms))
+	for i, m := range ms {
+		out[i] = copyMember(m)
+	}
+	return out
+}
+
+// LocalName is this member's node name.
+func (g *Gossip) LocalName() string { return g.serf.LocalMember().Name }
+
+// Leave tells the cluster this member is leaving (so peers do not take it for failed), waiting
+// at most timeout, then shuts it down.
+func (g *Gossip) Leave(timeout time.Duration) error {
+	left := make(chan error, 1)
+	go func() { left <- g.serf.Leave() }()
+	var err error
+	select {
+	case err = <-left:
+	case <-time.After(timeout):
+		err = fmt.Errorf("gossip leave: not done within %s", timeout)
+	}
+	return errors.Join(err, g.Shutdown())
+}
+
+// Shutdown stops the member at once, without telling the cluster (peers will find it failed).
+func (g *Gossip) Shutdown() error {
+	var err error
+	g.once.Do(func() {
+		close(g.done)
+		err = g.serf.Shutdown()
+		g.wg.Wait()
+		close(g.events) // forward, its only sender, has returned
+	})
+	if err != nil {
+		return fmt.Errorf("gossip shutdown: %w", err)
+	}
+	return nil
+}
+
+// KeyStatus is a key and how many members hold it.
+type KeyStatus struct {
+	Key     string `json:"key"` // base64
+	Members int    `json:"members"`
+	Primary bool   `json:"primary"`
+}
+
+// ListKeys asks the cluster which keys its members hold.
+func (g *Gossip) ListKeys() ([]KeyStatus, error) {
+	resp, err := g.serf.KeyManager().ListKeys()
+	if err != nil {
+		return nil, fmt.Errorf("list gossip keys: %w", err)
+	}
+	out := make([]KeyStatus, 0, len(resp.Keys))
+	for k, n := range resp.Keys {
+		out = append(out, KeyStatus{Key: k, Members: n, Primary: resp.PrimaryKeys[k] > 0})
+	}
+	return out, nil
+}
+
+// InstallKey adds key (base64) to every member's keyring.
+func (g *Gossip) InstallKey(key string) error {
+	return keyOp("install", key, g.serf.KeyManager().InstallKey)
+}
+
+// UseKey makes key (already installed) the one every member encrypts with.
+func (g *Gossip) UseKey(key string) error { return keyOp("use", key, g.serf.KeyManager().UseKey) }
+
+// RemoveKey removes key (not the one in use) from every member's keyring.
+func (g *Gossip) RemoveKey(key string) error {
+	return keyOp("remove", key, g.serf.KeyManager().RemoveKey)
+}
+
+func keyOp(name, key string, op func(string) (*serf.KeyResponse, error)) error {
+	if _, err := ParseKey(key); err != nil {
+		return err
+	}
+	resp, err := op(key)
+	if err != nil {
+		var msgs []string
+		if resp != nil {
+			for node, msg := range resp.Messages {
+				msgs = append(msgs, node+": "+msg)
+			}
+		}
+		return fmt.Errorf("%s gossip key: %w %s", name, err, strings.Join(msgs, "; "))
+	}
+	return nil
+}
+
+// slogWriter turns serf's and memberlist's log lines into debug records.
+type slogWriter struct{ log *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.log.Debug(strings.TrimSpace(string(p)), "component", "gossip")
+	return len(p), nil
+}
