@@ -5,7 +5,6 @@ package hub
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/centralhub/centralhub/pkg/protocol"
@@ -106,6 +105,3 @@ type Store interface {
 	// Close releases the store; no call may follow.
 	Close() error
 }
-
-// ErrNotFound is returned when a named service, instance or component does not exist.
-var ErrNotFound = errors.New("not found")

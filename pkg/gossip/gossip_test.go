@@ -194,7 +194,7 @@ func TestKeyRotationPersists(t *testing.T) {
 		for range a.Events() {
 		}
 	}()
-	b := member(t, "b", [][]byte{k1}, addrOf(a))
+	member(t, "b", [][]byte{k1}, addrOf(a))
 	eventually(t, 10*time.Second, "b alive", func() error {
 		if states(a)["b"] != "alive" {
 			return fmt.Errorf("%v", states(a))
@@ -215,7 +215,6 @@ func TestKeyRotationPersists(t *testing.T) {
 	if err != nil || len(keys) != 1 || keys[0].Key != k2s || keys[0].Members != 2 || !keys[0].Primary {
 		t.Fatalf("keys after rotation: %+v %v", keys, err)
 	}
-	_ = b
 	if err := a.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
@@ -237,6 +236,21 @@ func TestKeyRotationPersists(t *testing.T) {
 	keys, err = a2.ListKeys()
 	if err != nil || len(keys) != 1 || keys[0].Key != k2s {
 		t.Fatalf("keys after restart: %+v %v", keys, err)
+	}
+}
+
+func TestReadKeyFile(t *testing.T) {
+	k := key(t)
+	path := filepath.Join(t.TempDir(), "gossip.key")
+	if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(k)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := gossip.ReadKeyFile(path)
+	if err != nil || string(got) != string(k) {
+		t.Fatalf("ReadKeyFile: %v", err)
+	}
+	if _, err := gossip.ReadKeyFile(filepath.Join(t.TempDir(), "missing")); err == nil || !strings.Contains(err.Error(), "gossip key file") {
+		t.Fatalf("missing file: %v", err)
 	}
 }
 

@@ -99,20 +99,6 @@ func ServiceOf(instances []Check) Service {
 	return Degraded
 }
 
-// ComponentService maps a component's check status to the service words used in rollups and
-// on the dashboard.
-func ComponentService(c Check) Service {
-	switch c {
-	case Passing:
-		return Healthy
-	case Warning:
-		return Degraded
-	case Critical:
-		return Unhealthy
-	}
-	return ServiceUnknown
-}
-
 // Component is one component's status and whether it is declared critical, as Overall needs it.
 type Component struct {
 	Status   Check

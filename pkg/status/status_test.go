@@ -151,26 +151,6 @@ func TestServiceOf(t *testing.T) {
 	}
 }
 
-func TestComponentService(t *testing.T) {
-	tests := []struct {
-		in   Check
-		want Service
-	}{
-		{Passing, Healthy},
-		{Warning, Degraded},
-		{Critical, Unhealthy},
-		{Unknown, ServiceUnknown},
-		{Check("bogus"), ServiceUnknown},
-	}
-	for _, tt := range tests {
-		t.Run(string(tt.in), func(t *testing.T) {
-			if got := ComponentService(tt.in); got != tt.want {
-				t.Errorf("ComponentService(%q) = %q, want %q", tt.in, got, tt.want)
-			}
-		})
-	}
-}
-
 func TestOverall(t *testing.T) {
 	tests := []struct {
 		name       string

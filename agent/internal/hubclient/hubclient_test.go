@@ -195,19 +195,27 @@ func TestSenderFailsOver(t *testing.T) {
 	}
 }
 
-func TestSenderQueueOverflowKeepsNewest(t *testing.T) {
-	hub := hubtest.New(t)
-	entered := make(chan struct{})
-	release := make(chan struct{})
-	var releaseOnce sync.Once
-	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+// holdFirst makes hub hold its first request until release is called (or the test ends);
+// entered is closed when that request arrives. Every answer has status code.
+func holdFirst(t *testing.T, hub *hubtest.Hub, code int) (entered <-chan struct{}, release func()) {
+	t.Helper()
+	in, out := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(out) }) }
+	t.Cleanup(release)
 	hub.SetResponder(func(n int, _ *hubtest.Request) (int, string) {
 		if n == 0 {
-			close(entered)
-			<-release
+			close(in)
+			<-out
 		}
-		return 202, ""
+		return code, ""
 	})
+	return in, release
+}
+
+func TestSenderQueueOverflowKeepsNewest(t *testing.T) {
+	hub := hubtest.New(t)
+	entered, release := holdFirst(t, hub, 202)
 	const size = 8
 	s := newSender(t, []string{hub.URL()}, StaticToken("t"), func(c *SenderConfig) { c.QueueSize = size })
 	run(t, s.Run)
@@ -223,7 +231,7 @@ func TestSenderQueueOverflowKeepsNewest(t *testing.T) {
 	if v := testutil.ToFloat64(s.metrics.queueLen); v != size {
 		t.Fatalf("queue length gauge %v, want %d", v, size)
 	}
-	releaseOnce.Do(func() { close(release) })
+	release()
 	reps := hub.WaitAccepted(t, "the newest report", hasSeq(last))
 	want := []uint64{1}
 	for seq := uint64(last - size + 1); seq <= last; seq++ {
@@ -242,17 +250,7 @@ func TestSenderQueueOverflowKeepsNewest(t *testing.T) {
 // statuses replace each other, so the hub then gets each transition once and the newest state.
 func TestSenderCoalescesHeartbeats(t *testing.T) {
 	hub := hubtest.New(t)
-	entered := make(chan struct{})
-	release := make(chan struct{})
-	var releaseOnce sync.Once
-	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
-	hub.SetResponder(func(n int, _ *hubtest.Request) (int, string) {
-		if n == 0 {
-			close(entered)
-			<-release
-		}
-		return 200, ""
-	})
+	entered, release := holdFirst(t, hub, 200)
 	s := newSender(t, []string{hub.URL()}, StaticToken("t"), nil)
 	run(t, s.Run)
 	s.Enqueue(transition(1)) // in flight, held by the hub
@@ -264,7 +262,7 @@ func TestSenderCoalescesHeartbeats(t *testing.T) {
 	if got := s.queue.len(); got != 2 {
 		t.Fatalf("queue holds %d reports, want 2 (the last passing and the last critical)", got)
 	}
-	releaseOnce.Do(func() { close(release) })
+	release()
 	reps := hub.WaitAccepted(t, "the newest report", hasSeq(12))
 	if got := seqs(reps); !slices.Equal(got, []uint64{1, 7, 12}) {
 		t.Fatalf("delivered seqs %v, want [1 7 12]", got)
