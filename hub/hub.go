@@ -41,6 +41,9 @@ type Instance struct {
 	// Stale is set when no report came for the registry's stale_after intervals; the
 	// instance is then critical whatever its checks said.
 	Stale bool `json:"stale,omitempty"`
+	// Unreachable is set while gossip holds the instance's agent failed; the instance is then
+	// critical whatever its checks said. Its agent rejoining, or a report of a new boot, clears it.
+	Unreachable bool `json:"unreachable,omitempty"`
 }
 
 // NewInstance is the instance a report describes, first and last seen at now.
@@ -63,10 +66,10 @@ func NewInstance(rep *protocol.Report, now time.Time) Instance {
 	}
 }
 
-// Status is the instance status by the rules of DESIGN.md: critical when stale, else its worst
-// check.
+// Status is the instance status by the rules of DESIGN.md: critical when stale or unreachable,
+// else its worst check.
 func (in *Instance) Status() status.Check {
-	if in.Stale {
+	if in.Stale || in.Unreachable {
 		return status.Critical
 	}
 	worst := status.Passing

@@ -4,17 +4,23 @@
 package gossip
 
 import (
+	"cmp"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -174,6 +180,7 @@ type Gossip struct {
 	done   chan struct{}
 	wg     sync.WaitGroup
 	once   sync.Once
+	joined atomic.Bool // a join succeeded (or there was nothing to join)
 }
 
 // New starts a member, listening at once (so a taken port fails here), and starts joining
@@ -246,6 +253,8 @@ func New(cfg Config) (*Gossip, error) {
 	g.wg.Go(func() { g.forward(serfEvents) })
 	if len(cfg.Join) > 0 {
 		g.wg.Go(func() { g.joinLoop(cfg.Join, cfg.JoinRetry) })
+	} else {
+		g.joined.Store(true)
 	}
 	return g, nil
 }
@@ -305,6 +314,7 @@ func (g *Gossip) joinLoop(addrs []string, retry time.Duration) {
 		n, err := g.serf.Join(addrs, true)
 		if err == nil && n > 0 {
 			g.log.Info("gossip joined", "contacted", n)
+			g.joined.Store(true)
 			return
 		}
 		g.log.Warn("gossip join failed; retrying", "err", err, "in", retry.String())
@@ -368,6 +378,21 @@ func (g *Gossip) Members() []Member {
 	return out
 }
 
+// Joined reports whether this member has joined the cluster: one of Config.Join answered, or
+// there was nothing to join.
+func (g *Gossip) Joined() bool { return g.joined.Load() }
+
+// Local returns a copy of this member's own state.
+func (g *Gossip) Local() Member { return copyMember(g.serf.LocalMember()) }
+
+// SetTags replaces this member's tags and tells the cluster.
+func (g *Gossip) SetTags(tags map[string]string) error {
+	if err := g.serf.SetTags(tags); err != nil {
+		return fmt.Errorf("gossip set tags: %w", err)
+	}
+	return nil
+}
+
 // LocalName is this member's node name.
 func (g *Gossip) LocalName() string { return g.serf.LocalMember().Name }
 
@@ -402,52 +427,83 @@ func (g *Gossip) Shutdown() error {
 
 // KeyStatus is a key and how many members hold it.
 type KeyStatus struct {
-	Key     string `json:"key"` // base64
-	Members int    `json:"members"`
-	Primary bool   `json:"primary"`
+	Key     string // base64
+	Members int    // members holding it
+	Primary int    // members encrypting with it
+}
+
+// KeyReport is what a keyring operation heard back from the cluster.
+type KeyReport struct {
+	Keys      []KeyStatus       // ListKeys only: every key some member holds, primary first
+	Members   int               // members the cluster had when asked
+	Responses int               // members that answered
+	Errors    map[string]string // member name → why it failed
+}
+
+// Fingerprint names a key without revealing it: "sha256:" and the first 8 bytes of its
+// SHA-256, in hex. Logs and APIs show this, never the key.
+func Fingerprint(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return "sha256:" + hex.EncodeToString(sum[:8])
 }
 
 // ListKeys asks the cluster which keys its members hold.
-func (g *Gossip) ListKeys() ([]KeyStatus, error) {
+func (g *Gossip) ListKeys() (KeyReport, error) {
 	resp, err := g.serf.KeyManager().ListKeys()
+	rep := keyReport(resp)
+	if resp != nil {
+		for k, n := range resp.Keys {
+			rep.Keys = append(rep.Keys, KeyStatus{Key: k, Members: n, Primary: resp.PrimaryKeys[k]})
+		}
+		slices.SortFunc(rep.Keys, func(a, b KeyStatus) int {
+			return cmp.Or(cmp.Compare(b.Primary, a.Primary), cmp.Compare(a.Key, b.Key))
+		})
+	}
 	if err != nil {
-		return nil, fmt.Errorf("list gossip keys: %w", err)
+		return rep, fmt.Errorf("list gossip keys: %w", err)
 	}
-	out := make([]KeyStatus, 0, len(resp.Keys))
-	for k, n := range resp.Keys {
-		out = append(out, KeyStatus{Key: k, Members: n, Primary: resp.PrimaryKeys[k] > 0})
-	}
-	return out, nil
+	return rep, nil
 }
 
 // InstallKey adds key (base64) to every member's keyring.
-func (g *Gossip) InstallKey(key string) error {
+func (g *Gossip) InstallKey(key string) (KeyReport, error) {
 	return keyOp("install", key, g.serf.KeyManager().InstallKey)
 }
 
 // UseKey makes key (already installed) the one every member encrypts with.
-func (g *Gossip) UseKey(key string) error { return keyOp("use", key, g.serf.KeyManager().UseKey) }
+func (g *Gossip) UseKey(key string) (KeyReport, error) {
+	return keyOp("use", key, g.serf.KeyManager().UseKey)
+}
 
 // RemoveKey removes key (not the one in use) from every member's keyring.
-func (g *Gossip) RemoveKey(key string) error {
+func (g *Gossip) RemoveKey(key string) (KeyReport, error) {
 	return keyOp("remove", key, g.serf.KeyManager().RemoveKey)
 }
 
-func keyOp(name, key string, op func(string) (*serf.KeyResponse, error)) error {
+// ErrBadKey wraps a key that is not base64 of KeyLen bytes.
+var ErrBadKey = errors.New("bad gossip key")
+
+func keyOp(name, key string, op func(string) (*serf.KeyResponse, error)) (KeyReport, error) {
 	if _, err := ParseKey(key); err != nil {
-		return err
+		return KeyReport{}, fmt.Errorf("%w: %w", ErrBadKey, err)
 	}
 	resp, err := op(key)
+	rep := keyReport(resp)
 	if err != nil {
-		var msgs []string
-		if resp != nil {
-			for node, msg := range resp.Messages {
-				msgs = append(msgs, node+": "+msg)
-			}
-		}
-		return fmt.Errorf("%s gossip key: %w %s", name, err, strings.Join(msgs, "; "))
+		return rep, fmt.Errorf("%s gossip key %s: %w", name, Fingerprint(key), err)
 	}
-	return nil
+	return rep, nil
+}
+
+func keyReport(resp *serf.KeyResponse) KeyReport {
+	if resp == nil {
+		return KeyReport{}
+	}
+	rep := KeyReport{Members: resp.NumNodes, Responses: resp.NumResp}
+	if len(resp.Messages) > 0 {
+		rep.Errors = maps.Clone(resp.Messages)
+	}
+	return rep
 }
 
 // slogWriter turns serf's and memberlist's log lines into debug records.

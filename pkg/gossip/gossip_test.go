@@ -3,6 +3,7 @@ package gossip_test
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -202,17 +203,23 @@ func TestKeyRotationPersists(t *testing.T) {
 		return nil
 	})
 	k2s := base64.StdEncoding.EncodeToString(k2)
-	if err := a.InstallKey(k2s); err != nil {
+	if rep, err := a.InstallKey(k2s); err != nil || rep.Members != 2 || rep.Responses != 2 {
+		t.Fatalf("install: %+v %v", rep, err)
+	}
+	if _, err := a.UseKey(k2s); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.UseKey(k2s); err != nil {
-		t.Fatal(err)
+	if _, err := a.RemoveKey(k2s); err == nil {
+		t.Fatal("removing the key in use must fail")
 	}
-	if err := a.RemoveKey(base64.StdEncoding.EncodeToString(k1)); err != nil {
+	if _, err := a.InstallKey("not-a-key"); !errors.Is(err, gossip.ErrBadKey) {
+		t.Fatalf("a malformed key: %v, want ErrBadKey", err)
+	}
+	if _, err := a.RemoveKey(base64.StdEncoding.EncodeToString(k1)); err != nil {
 		t.Fatal(err)
 	}
 	keys, err := a.ListKeys()
-	if err != nil || len(keys) != 1 || keys[0].Key != k2s || keys[0].Members != 2 || !keys[0].Primary {
+	if err != nil || len(keys.Keys) != 1 || keys.Keys[0].Key != k2s || keys.Keys[0].Members != 2 || keys.Keys[0].Primary != 2 {
 		t.Fatalf("keys after rotation: %+v %v", keys, err)
 	}
 	if err := a.Shutdown(); err != nil {
@@ -234,7 +241,7 @@ func TestKeyRotationPersists(t *testing.T) {
 		}
 	}()
 	keys, err = a2.ListKeys()
-	if err != nil || len(keys) != 1 || keys[0].Key != k2s {
+	if err != nil || len(keys.Keys) != 1 || keys.Keys[0].Key != k2s {
 		t.Fatalf("keys after restart: %+v %v", keys, err)
 	}
 }

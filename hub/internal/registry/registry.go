@@ -246,6 +246,7 @@ func (r *Registry) Apply(ctx context.Context, rep *protocol.Report) (Result, err
 		next.Key = e.in.Key // the same key: keep one copy of its strings
 		if next.Boot == e.in.Boot {
 			keepBootFields(&e.in, &next)
+			next.Unreachable = e.in.Unreachable // only gossip, or a new boot, ends it
 		}
 		changed = stateChanged(&e.in, &next)
 		if !changed && outputsChanged(&e.in, &next) {
@@ -382,7 +383,7 @@ func canonical(c status.Check) status.Check {
 // depends_on, interval, the set of checks and what they probe), staleness ending, the number of
 // checks, a check's status, or the config state. Outputs, latencies and times are not state.
 func stateChanged(prev, next *hub.Instance) bool {
-	if prev.Boot != next.Boot || prev.Stale != next.Stale || len(prev.Checks) != len(next.Checks) ||
+	if prev.Boot != next.Boot || prev.Stale != next.Stale || prev.Unreachable != next.Unreachable || len(prev.Checks) != len(next.Checks) ||
 		prev.Config.Status != next.Config.Status || prev.Config.Version != next.Config.Version ||
 		!slices.Equal(prev.Config.Problems, next.Config.Problems) {
 		return true
@@ -767,4 +768,73 @@ func (r *Registry) StoreStats() StoreStats {
 	st.WriteErrors = r.writeErr.Load()
 	st.Healthy, st.LastError = r.StoreHealth()
 	return st
+}
+
+// GossipChange is what gossip says of an instance's agent.
+type GossipChange int
+
+// The gossip changes the registry acts on.
+const (
+	GossipFailed GossipChange = iota // unreachable: the instance turns critical
+	GossipAlive                      // joined or rejoined: back to its reported state
+	GossipLeft                       // left gracefully: the instance is deregistered, no alarm
+	GossipReaped                     // forgotten by the cluster: the instance is removed
+)
+
+// String names the change for logs.
+func (c GossipChange) String() string {
+	return [...]string{"failed", "alive", "left", "reaped"}[c]
+}
+
+// ApplyGossip folds what gossip says of key's agent into the registry. Gossip carries liveness
+// only, so an instance that never reported is not created: known is false and nothing changes.
+// For GossipFailed, lastReport is when the instance last reported (zero otherwise). A change
+// is durable in the store before ApplyGossip returns.
+func (r *Registry) ApplyGossip(ctx context.Context, key hub.InstanceKey, change GossipChange) (known bool, lastReport time.Time, err error) {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return false, time.Time{}, ErrStopped
+	}
+	svc := r.serviceFor(key, false)
+	var e *entry
+	if svc != nil {
+		e = svc.instances[key.Instance]
+	}
+	if e == nil {
+		r.mu.Unlock()
+		return false, time.Time{}, nil
+	}
+	lastReport = e.in.LastSeen
+	changed := false
+	switch change {
+	case GossipFailed, GossipAlive:
+		if want := change == GossipFailed; e.in.Unreachable != want {
+			e.in.Unreachable = want
+			e.status = e.in.Status()
+			e.unsynced = true
+			e.ver++
+			changed = true
+		}
+	case GossipLeft, GossipReaped:
+		delete(svc.instances, key.Instance)
+		r.count--
+		delete(r.dirty, key) // no heartbeat record may outlive the instance
+		if len(svc.instances) == 0 {
+			delete(r.services, svc.key)
+		}
+		changed = true
+	}
+	if !changed {
+		r.mu.Unlock()
+		return true, lastReport, nil
+	}
+	r.changes[key] = struct{}{}
+	r.touch(svc)
+	r.mu.Unlock()
+	r.log.Info("gossip changed an instance", "instance", key.String(), "change", change.String())
+	if err := r.persist(ctx, false); err != nil {
+		return true, lastReport, fmt.Errorf("apply gossip %s of %s: %w", change, key, err)
+	}
+	return true, lastReport, nil
 }

@@ -19,6 +19,13 @@ type Visibility func(tenant string) bool
 // keeps it apart from every agent check name.
 const HeartbeatCheck = "hub:heartbeat"
 
+// GossipCheck is the check the hub adds to an instance whose agent gossip holds failed, with
+// UnreachableOutput as its output.
+const GossipCheck = "hub:gossip"
+
+// UnreachableOutput is the output of GossipCheck.
+const UnreachableOutput = "agent unreachable (gossip)"
+
 // CheckView is one check as the dashboard shows it.
 type CheckView struct {
 	Name      string       `json:"name"`
@@ -205,6 +212,10 @@ func instanceView(e *entry, now time.Time) InstanceView {
 		v.Checks = append(v.Checks, CheckView{Name: HeartbeatCheck, Kind: "heartbeat", Status: status.Critical,
 			Output: fmt.Sprintf("no report for %d s", int(now.Sub(in.LastSeen).Seconds()))})
 	}
+	if in.Unreachable {
+		v.Checks = append(v.Checks, CheckView{Name: GossipCheck, Kind: "gossip", Status: status.Critical,
+			Output: UnreachableOutput})
+	}
 	for _, c := range in.Checks {
 		v.Checks = append(v.Checks, CheckView{Name: c.Name, Kind: c.Kind, Status: c.Status, Output: c.Output,
 			LatencyMS: c.LatencyMS, Component: c.Component})
@@ -222,7 +233,7 @@ func componentsOf(s *service) []ComponentView {
 				continue
 			}
 			st := c.Status
-			if e.in.Stale {
+			if e.in.Stale || e.in.Unreachable {
 				st = status.Unknown // a silent agent says nothing about what it probed
 			}
 			i := slices.IndexFunc(out, func(cv ComponentView) bool { return cv.Name == c.Component })
@@ -354,7 +365,9 @@ func why(s *service) string {
 		return ""
 	}
 	var detail string
-	if worst.in.Stale {
+	if worst.in.Unreachable {
+		detail = UnreachableOutput
+	} else if worst.in.Stale {
 		detail = "no report since " + worst.in.LastSeen.UTC().Format(time.RFC3339)
 	} else {
 		for _, c := range worst.in.Checks {
