@@ -447,9 +447,30 @@ func Fingerprint(key string) string {
 	return "sha256:" + hex.EncodeToString(sum[:8])
 }
 
+// keyOpts makes every answer to a keyring query travel by two extra members too, so one lost
+// packet does not lose it.
+var keyOpts = &serf.KeyRequestOptions{RelayFactor: 2}
+
+// keyAttempts is how many times a keyring operation is asked when some member did not answer
+// (serf's queries are best effort; the operations are idempotent).
+const keyAttempts = 3
+
+// askCluster runs op until every member answered, an answer is an error, or keyAttempts.
+func askCluster(op func() (*serf.KeyResponse, error)) (*serf.KeyResponse, error) {
+	var resp *serf.KeyResponse
+	var err error
+	for range keyAttempts {
+		resp, err = op()
+		if err == nil || resp == nil || resp.NumErr > 0 || len(resp.Messages) > 0 {
+			break
+		}
+	}
+	return resp, err
+}
+
 // ListKeys asks the cluster which keys its members hold.
 func (g *Gossip) ListKeys() (KeyReport, error) {
-	resp, err := g.serf.KeyManager().ListKeys()
+	resp, err := askCluster(func() (*serf.KeyResponse, error) { return g.serf.KeyManager().ListKeysWithOptions(keyOpts) })
 	rep := keyReport(resp)
 	if resp != nil {
 		for k, n := range resp.Keys {
@@ -467,27 +488,27 @@ func (g *Gossip) ListKeys() (KeyReport, error) {
 
 // InstallKey adds key (base64) to every member's keyring.
 func (g *Gossip) InstallKey(key string) (KeyReport, error) {
-	return keyOp("install", key, g.serf.KeyManager().InstallKey)
+	return keyOp("install", key, g.serf.KeyManager().InstallKeyWithOptions)
 }
 
 // UseKey makes key (already installed) the one every member encrypts with.
 func (g *Gossip) UseKey(key string) (KeyReport, error) {
-	return keyOp("use", key, g.serf.KeyManager().UseKey)
+	return keyOp("use", key, g.serf.KeyManager().UseKeyWithOptions)
 }
 
 // RemoveKey removes key (not the one in use) from every member's keyring.
 func (g *Gossip) RemoveKey(key string) (KeyReport, error) {
-	return keyOp("remove", key, g.serf.KeyManager().RemoveKey)
+	return keyOp("remove", key, g.serf.KeyManager().RemoveKeyWithOptions)
 }
 
 // ErrBadKey wraps a key that is not base64 of KeyLen bytes.
 var ErrBadKey = errors.New("bad gossip key")
 
-func keyOp(name, key string, op func(string) (*serf.KeyResponse, error)) (KeyReport, error) {
+func keyOp(name, key string, op func(string, *serf.KeyRequestOptions) (*serf.KeyResponse, error)) (KeyReport, error) {
 	if _, err := ParseKey(key); err != nil {
 		return KeyReport{}, fmt.Errorf("%w: %w", ErrBadKey, err)
 	}
-	resp, err := op(key)
+	resp, err := askCluster(func() (*serf.KeyResponse, error) { return op(key, keyOpts) })
 	rep := keyReport(resp)
 	if err != nil {
 		return rep, fmt.Errorf("%s gossip key %s: %w", name, Fingerprint(key), err)

@@ -32,7 +32,14 @@ import (
 	"github.com/centralhub/centralhub/pkg/status"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// memberlist's and serf's background timers end a moment after Shutdown returns.
+		goleak.IgnoreTopFunction("time.Sleep"),
+		goleak.IgnoreTopFunction("github.com/hashicorp/memberlist.(*Memberlist).packetHandler"),
+		goleak.IgnoreTopFunction("github.com/hashicorp/memberlist.(*Memberlist).probeNode"),
+	)
+}
 
 const secret = "0123456789abcdefghijklmnopqrstuvwxyzABCDEF"
 
@@ -60,6 +67,13 @@ func (c *clock) Add(d time.Duration) {
 
 func newEnv(t *testing.T, metricsPublic bool) *env {
 	t.Helper()
+	return newEnvWith(t, func(c *httpapi.Config) { c.MetricsPublic = metricsPublic })
+}
+
+// newEnvWith is newEnv with the API's configuration changed by mutate, which may read the
+// registry from c.Registry.
+func newEnvWith(t *testing.T, mutate func(*httpapi.Config)) *env {
+	t.Helper()
 	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC) // tokens and registry share this frozen clock
 	clk := &clock{t: now}
 	keys, err := auth.NewKeys([]byte(secret), auth.WithClock(clk.Now))
@@ -81,9 +95,10 @@ func newEnv(t *testing.T, metricsPublic bool) *env {
 	done := make(chan error, 1)
 	go func() { done <- reg.Run(ctx) }()
 	promReg := prometheus.NewRegistry()
-	api, err := httpapi.New(httpapi.Config{Keys: keys, Registry: reg, Registerer: promReg, Gatherer: promReg,
-		RegistryCollector: collectorOf(reg),
-		Log:               log, Version: "test", MetricsPublic: metricsPublic, MaxBody: 64 << 10})
+	cfg := httpapi.Config{Keys: keys, Registry: reg, Registerer: promReg, Gatherer: promReg,
+		RegistryCollector: collectorOf(reg), Log: log, Version: "test", MaxBody: 64 << 10}
+	mutate(&cfg)
+	api, err := httpapi.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

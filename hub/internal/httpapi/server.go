@@ -48,6 +48,8 @@ type Config struct {
 	MetricsPublic     bool         // serve /metrics without a token
 	MaxBody           int64        // report body cap in bytes (default 1 MiB)
 	Ready             func() error // nil when the hub can serve; the reason otherwise
+	Members           Members      // gossip members; nil when gossip is off
+	Keyring           Keyring      // the gossip keyring; nil when gossip is off
 }
 
 // Server routes the hub's HTTP API.
@@ -129,13 +131,20 @@ func (s *Server) routes() {
 	dash.Handle("/health", s.handle(s.dashboardHealth)).Methods(http.MethodGet)
 	dash.Handle("/summary", s.handle(s.dashboardSummary)).Methods(http.MethodGet)
 	dash.Handle("/metrics", s.handle(s.dashboardMetrics)).Methods(http.MethodGet)
+	dash.Handle("/members", s.handle(s.dashboardMembers)).Methods(http.MethodGet)
+
+	admin := r.PathPrefix("/api/v1/admin").Subrouter()
+	admin.Use(s.authenticate, s.require(auth.Admin), s.requireAllTenants)
+	admin.Handle("/gossip/keys", s.handle(s.listGossipKeys)).Methods(http.MethodGet)
+	admin.Handle("/gossip/keys", s.handle(s.changeGossipKey)).Methods(http.MethodPost, http.MethodPut, http.MethodDelete)
 
 	// gorilla/mux loses a method mismatch when a later route of the same router fails on its
 	// path, answering 404; a method-less route per path, registered last, answers 405.
 	for router, paths := range map[*mux.Router][]string{
 		r:     {"/health", "/ready", "/api/v1/openapi.json", "/metrics"},
 		agent: {"/reports"},
-		dash:  {"/health", "/summary", "/metrics"},
+		dash:  {"/health", "/summary", "/metrics", "/members"},
+		admin: {"/gossip/keys"},
 	} {
 		for _, p := range paths {
 			router.Handle(p, r.MethodNotAllowedHandler)

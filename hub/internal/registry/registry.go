@@ -838,3 +838,10 @@ func (r *Registry) ApplyGossip(ctx context.Context, key hub.InstanceKey, change 
 	}
 	return true, lastReport, nil
 }
+
+// Known reports whether key's instance is registered (has reported with a valid token).
+func (r *Registry) Known(key hub.InstanceKey) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.lookup(key) != nil
+}
