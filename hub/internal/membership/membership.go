@@ -67,8 +67,8 @@ func New(cluster Cluster, reg Registry, promReg prometheus.Registerer, log *slog
 			Name: "centralhub_gossip_events_total", Help: "Gossip membership events the hub received, by type (join, leave, failed, update, reap).",
 		}, []string{"type"}),
 		detected: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "centralhub_gossip_failure_detection_seconds",
-			Help: "For each registered agent gossip declared failed: time from its last report to the failure, i.e. how long the hub went without word of it (heartbeats alone would take stale_after intervals).",
+			Name:    "centralhub_gossip_failure_detection_seconds",
+			Help:    "For each registered agent gossip declared failed: time from its last report to the failure, i.e. how long the hub went without word of it (heartbeats alone would take stale_after intervals).",
 			Buckets: []float64{.5, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 60, 120},
 		}),
 	}
