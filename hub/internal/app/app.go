@@ -16,8 +16,10 @@ import (
 	"github.com/centralhub/centralhub/hub"
 	"github.com/centralhub/centralhub/hub/internal/bolt"
 	"github.com/centralhub/centralhub/hub/internal/httpapi"
+	"github.com/centralhub/centralhub/hub/internal/membership"
 	"github.com/centralhub/centralhub/hub/internal/registry"
 	"github.com/centralhub/centralhub/pkg/auth"
+	"github.com/centralhub/centralhub/pkg/gossip"
 )
 
 // Version is the hub's version, set at build time with -ldflags.
@@ -32,6 +34,8 @@ type App struct {
 	server   *http.Server
 	ln       net.Listener
 	stopping atomic.Bool
+	gossip   *gossip.Gossip      // nil when gossip is off
+	watcher  *membership.Watcher // nil when gossip is off
 }
 
 // New opens the store, loads the registry, builds the API and listens, so that a taken port
@@ -53,26 +57,44 @@ func New(ctx context.Context, cfg Config, keys *auth.Keys, log *slog.Logger) (*A
 	}
 	a.registry = reg
 
-	promReg := prometheus.NewRegistry()
-	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfo())
-	api, err := httpapi.New(httpapi.Config{
-		Keys: keys, Registry: reg, Registerer: promReg, Gatherer: promReg, Log: log,
-		RegistryCollector: func(visible registry.Visibility, hubWide bool) prometheus.Collector {
-			return registry.NewCollector(reg, visible, hubWide)
-		},
-		Version: Version, MetricsPublic: cfg.MetricsPublic, MaxBody: int64(cfg.Ingest.MaxBody),
-		Ready: a.readiness,
-	})
-	if err != nil {
-		_ = store.Close()
-		return nil, err
-	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		_ = store.Close()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	a.ln = ln
+	fail := func(err error) (*App, error) {
+		_ = ln.Close()
+		if a.gossip != nil {
+			_ = a.gossip.Shutdown()
+		}
+		_ = store.Close()
+		return nil, err
+	}
+
+	promReg := prometheus.NewRegistry()
+	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfo())
+	apiCfg := httpapi.Config{
+		Keys: keys, Registry: reg, Registerer: promReg, Gatherer: promReg, Log: log,
+		RegistryCollector: func(visible registry.Visibility, hubWide bool) prometheus.Collector {
+			return registry.NewCollector(reg, visible, hubWide)
+		},
+		Version: Version, MetricsPublic: cfg.MetricsPublic, MaxBody: int64(cfg.Ingest.MaxBody),
+		Ready: a.readiness,
+	}
+	if cfg.Gossip.Bind != "" {
+		if a.gossip, err = startGossip(cfg, ln.Addr().String(), log); err != nil {
+			return fail(err)
+		}
+		if a.watcher, err = membership.New(a.gossip, reg, promReg, log); err != nil {
+			return fail(err)
+		}
+		apiCfg.Members, apiCfg.Keyring = a.watcher, a.gossip
+	}
+	api, err := httpapi.New(apiCfg)
+	if err != nil {
+		return fail(err)
+	}
 	a.server = &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -99,8 +121,14 @@ func (a *App) readiness() error {
 	if a.stopping.Load() {
 		return errors.New("stopping")
 	}
+	if a.gossip != nil && !a.gossip.Joined() {
+		return errors.New("gossip not joined yet")
+	}
 	return nil
 }
+
+// Gossip is the hub's gossip member, nil when gossip is off; for in-process tests.
+func (a *App) Gossip() *gossip.Gossip { return a.gossip }
 
 // Run serves until ctx ends, then stops in order: readiness goes 503 (for ShutdownDelay, so
 // load balancers notice), the listener stops accepting and in-flight requests finish (bounded by ShutdownTimeout), the registry flushes
@@ -109,6 +137,15 @@ func (a *App) Run(ctx context.Context) error {
 	regCtx, stopRegistry := context.WithCancel(context.WithoutCancel(ctx))
 	regDone := make(chan error, 1)
 	go func() { regDone <- a.registry.Run(regCtx) }()
+
+	watchCtx, stopWatcher := context.WithCancel(context.WithoutCancel(ctx))
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		if a.watcher != nil {
+			a.watcher.Run(watchCtx)
+		}
+	}()
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- a.server.Serve(a.ln) }()
@@ -121,8 +158,16 @@ func (a *App) Run(ctx context.Context) error {
 		runErr = fmt.Errorf("serve: %w", err)
 	}
 
-	// Stop order: not ready (for ShutdownDelay) → stop HTTP → flush registry → close store.
+	// Stop order: not ready and leave gossip (so agents fail over, and nobody takes this hub
+	// for failed) → wait ShutdownDelay → stop HTTP → flush registry → close store.
 	a.stopping.Store(true)
+	if a.gossip != nil {
+		if err := a.gossip.Leave(gossipLeaveTimeout); err != nil {
+			a.log.Warn("gossip leave", "err", err)
+		}
+	}
+	stopWatcher()
+	<-watchDone
 	if d := time.Duration(a.cfg.ShutdownDelay); d > 0 && runErr == nil {
 		a.log.Info("draining: /ready answers 503", "for", d.String())
 		time.Sleep(d)

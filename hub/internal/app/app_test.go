@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"reflect"
 	"testing"
 	"time"
 
@@ -224,7 +225,7 @@ func TestShippedExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := DefaultConfig(); cfg != want {
+	if want := DefaultConfig(); !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("example differs from the defaults:\n got %+v\nwant %+v", cfg, want)
 	}
 }

@@ -31,6 +31,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		err = serve(ctx, args[1:], stdout, stderr, getenv)
 	case "token":
 		err = token(args[1:], stdout, stderr, getenv)
+	case "keys":
+		err = keys(ctx, args[1:], stdout, stderr, getenv)
 	case "version", "--version":
 		fmt.Fprintln(stdout, Version)
 	case "help", "-h", "--help":
@@ -54,6 +56,7 @@ const usage = `usage: hub <command> [flags]
 commands:
   serve          run the hub (hub serve --help for flags)
   token issue    sign a token (hub token issue --help)
+  keys           rotate the gossip key across the cluster: list, install, use, remove (hub keys)
   version        print the version
 `
 

@@ -19,6 +19,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/centralhub/centralhub/hub/internal/registry"
+	"github.com/centralhub/centralhub/pkg/gossip"
 )
 
 // Config is the hub's configuration, as the hub configuration file lays it out.
@@ -29,6 +30,7 @@ type Config struct {
 	Registry      RegistryConfig `yaml:"registry"`
 	Ingest        IngestConfig   `yaml:"ingest"`
 	Log           LogConfig      `yaml:"log"`
+	Gossip        GossipConfig   `yaml:"gossip"`
 
 	// Dev generates (or reuses) a random secret in DataDir and prints an admin token. Flag only.
 	Dev bool `yaml:"-"`
@@ -55,6 +57,37 @@ type IngestConfig struct {
 	RatePerInstance float64  `yaml:"rate_per_instance"` // reports/s per instance before 429
 }
 
+// GossipConfig is the gossip section; gossip is off while Bind is empty.
+type GossipConfig struct {
+	Bind        string     `yaml:"bind"`         // host:port to gossip on (port 7946 when omitted)
+	Advertise   string     `yaml:"advertise"`    // host:port members reach this hub at; default: Bind's
+	Join        StringList `yaml:"join"`         // members to join at start, retried until one answers
+	KeyFile     string     `yaml:"key_file"`     // base64 32-byte key; required unless --dev
+	KeyringFile string     `yaml:"keyring_file"` // where rotated keys persist; default <data_dir>/gossip-keyring
+	Profile     string     `yaml:"profile"`      // timing profile: lan (default), wan or local
+	// APIAddress is the host:port agents reach this hub's API at, carried in its gossip tags.
+	// Default: the listen address when it names a host, else the gossip address's host with
+	// the listen port.
+	APIAddress string `yaml:"api_address"`
+}
+
+// StringList is a list read from YAML as a sequence, or from a flag as comma-separated values.
+type StringList []string
+
+// String implements flag.Value.
+func (l *StringList) String() string { return strings.Join(*l, ",") }
+
+// Set implements flag.Value.
+func (l *StringList) Set(v string) error {
+	*l = nil
+	for _, part := range strings.Split(v, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			*l = append(*l, part)
+		}
+	}
+	return nil
+}
+
 // LogConfig is the log section.
 type LogConfig struct {
 	Level  string `yaml:"level"`  // debug, info, warn, error
@@ -73,6 +106,7 @@ func DefaultConfig() Config {
 		},
 		Ingest:          IngestConfig{MaxBody: 1 << 20, RatePerInstance: rd.RatePerInstance},
 		Log:             LogConfig{Level: "info", Format: "json"},
+		Gossip:          GossipConfig{Profile: string(gossip.ProfileLAN)},
 		GCPercent:       400,
 		ShutdownTimeout: 10 * time.Second,
 	}
@@ -103,6 +137,35 @@ func (c *Config) Validate() error {
 	}
 	if c.Log.Format != "json" && c.Log.Format != "text" {
 		return fmt.Errorf("log.format: %q is not json or text", c.Log.Format)
+	}
+	return c.Gossip.validate(c.Dev)
+}
+
+func (g *GossipConfig) validate(dev bool) error {
+	if g.Bind == "" {
+		if g.Advertise != "" || len(g.Join) > 0 || g.KeyFile != "" || g.APIAddress != "" {
+			return errors.New("gossip.bind: required when any other gossip setting is given")
+		}
+		return nil
+	}
+	for name, addr := range map[string]string{"gossip.bind": g.Bind, "gossip.advertise": g.Advertise, "gossip.api_address": g.APIAddress} {
+		if addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil && name != "gossip.bind" {
+			return fmt.Errorf("%s: %q is not host:port", name, addr)
+		}
+	}
+	for i, j := range g.Join {
+		if j == "" || strings.ContainsAny(j, " /") {
+			return fmt.Errorf("gossip.join[%d]: %q is not host or host:port", i, j)
+		}
+	}
+	if g.KeyFile == "" && !dev {
+		return errors.New("gossip.key_file: required (a base64 32-byte key; generate one with: head -c32 /dev/urandom | base64); only --dev runs without one")
+	}
+	if _, err := gossip.ParseProfile(g.Profile); err != nil {
+		return fmt.Errorf("gossip.profile: %w", err)
 	}
 	return nil
 }
@@ -161,6 +224,15 @@ func (c *Config) applyEnv(getenv env) error {
 	}
 	if v, ok := getenv("HUB_LOG_LEVEL"); ok {
 		c.Log.Level = v
+	}
+	if v, ok := getenv("HUB_GOSSIP_BIND"); ok {
+		c.Gossip.Bind = v
+	}
+	if v, ok := getenv("HUB_GOSSIP_JOIN"); ok {
+		_ = c.Gossip.Join.Set(v)
+	}
+	if v, ok := getenv("HUB_GOSSIP_KEY_FILE"); ok {
+		c.Gossip.KeyFile = v
 	}
 	return nil
 }
@@ -221,6 +293,13 @@ func (c *Config) bindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.MetricsPublic, "metrics-public", c.MetricsPublic, "serve /metrics without a token")
 	fs.StringVar(&c.Log.Level, "log-level", c.Log.Level, "log level: debug, info, warn, error")
 	fs.StringVar(&c.Log.Format, "log-format", c.Log.Format, "log format: json or text")
+	fs.StringVar(&c.Gossip.Bind, "gossip-bind", c.Gossip.Bind, "gossip on this host:port (port 7946 when omitted); gossip is off without it")
+	fs.StringVar(&c.Gossip.Advertise, "gossip-advertise", c.Gossip.Advertise, "host:port other members reach this hub's gossip at (default: --gossip-bind's)")
+	fs.Var(&c.Gossip.Join, "gossip-join", "comma-separated host:port of members to join, retried until one answers")
+	fs.StringVar(&c.Gossip.KeyFile, "gossip-key-file", c.Gossip.KeyFile, "file with the base64 32-byte gossip key (required with --gossip-bind unless --dev)")
+	fs.StringVar(&c.Gossip.KeyringFile, "gossip-keyring-file", c.Gossip.KeyringFile, "where rotated gossip keys persist (default <data-dir>/gossip-keyring)")
+	fs.StringVar(&c.Gossip.Profile, "gossip-profile", c.Gossip.Profile, "gossip timing profile: lan (default), wan or local")
+	fs.StringVar(&c.Gossip.APIAddress, "gossip-api-address", c.Gossip.APIAddress, "host:port agents reach this hub's API at, told to them by gossip (default: from --listen and the gossip address)")
 	fs.Func("shutdown-delay", "how long /ready answers 503 before the listener closes on SIGTERM (e.g. 5s)", func(v string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil {
