@@ -128,7 +128,10 @@ func TestGossipEndToEnd(t *testing.T) {
 	base := "http://" + listen
 	args := []string{"--dev", "--data-dir", dir, "--listen", listen, "--gossip-bind", gossipAddr, "--gossip-profile", "lan"}
 	stop := runHub(t, args...)
-	poll(t, 10*time.Second, func() bool { res, err := http.Get(base + "/ready"); return err == nil && res.Body.Close() == nil && res.StatusCode == 200 })
+	poll(t, 10*time.Second, func() bool {
+		res, err := http.Get(base + "/ready")
+		return err == nil && res.Body.Close() == nil && res.StatusCode == 200
+	})
 
 	devKey, err := gossip.ReadKeyFile(DevGossipKeyPath(dir))
 	if err != nil {
