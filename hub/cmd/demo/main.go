@@ -20,6 +20,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/centralhub/centralhub/hub/internal/app"
 )
 
 func main() {
@@ -119,6 +121,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	bin := fs.String("bin", "bin", "directory holding the hub and agent binaries")
 	dir := fs.String("dir", ".demo", "working directory for the hub's data, agent configs and logs (wiped at start)")
 	listen := fs.String("listen", "127.0.0.1:7000", "where the hub listens")
+	gossipAddr := fs.String("gossip", "127.0.0.1:7946", "where the hub gossips (agents pick free ports beside it); empty: no gossip")
 	duration := fs.Duration("duration", 0, "stop after this long (0: run until Ctrl-C)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -140,7 +143,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	var procs []*exec.Cmd
 	defer func() { stopAll(procs) }()
 
-	hubCmd, hubURL, adminToken, err := startHub(ctx, hubBin, *dir, *listen)
+	hubCmd, hubURL, adminToken, err := startHub(ctx, hubBin, *dir, *listen, *gossipAddr)
 	if err != nil {
 		return err
 	}
@@ -165,7 +168,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		defer s.srv.Close()
 		standIns = append(standIns, s)
-		cmd, err := startAgent(ctx, agentBin, hubBin, *dir, hubURL, svc, s, comps)
+		cmd, err := startAgent(ctx, agentBin, hubBin, *dir, hubURL, *gossipAddr, svc, s, comps)
 		if err != nil {
 			return err
 		}
@@ -187,6 +190,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "    %-15s %s (%s)\n", name, c.addr, kind)
 	}
+	if *gossipAddr != "" {
+		fmt.Fprintf(stdout, "\n  Gossip on %s: kill -9 an agent (pgrep -f %s/agents) and its instance turns critical in seconds;\n", *gossipAddr, *dir)
+		fmt.Fprintf(stdout, "  members: curl -s -H \"Authorization: Bearer $TOKEN\" %s/api/v1/dashboard/members\n", hubURL)
+	}
 	fmt.Fprintf(stdout, "\n  Logs: %s/logs   Press Ctrl-C to stop.\n", *dir)
 
 	<-ctx.Done()
@@ -195,12 +202,17 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 // startHub starts the hub in dev mode and reads its URL and admin token from its stdout.
-func startHub(ctx context.Context, hubBin, dir, listen string) (*exec.Cmd, string, string, error) {
+func startHub(ctx context.Context, hubBin, dir, listen, gossipAddr string) (*exec.Cmd, string, string, error) {
 	logf, err := os.Create(filepath.Join(dir, "logs", "hub.log"))
 	if err != nil {
 		return nil, "", "", fmt.Errorf("hub log: %w", err)
 	}
-	cmd := exec.Command(hubBin, "serve", "--dev", "--data-dir", filepath.Join(dir, "data"), "--listen", listen)
+	args := []string{"serve", "--dev", "--data-dir", filepath.Join(dir, "data"), "--listen", listen}
+	if gossipAddr != "" {
+		// --dev keeps a generated gossip key in the data directory; the agents read it there.
+		args = append(args, "--gossip-bind", gossipAddr)
+	}
+	cmd := exec.Command(hubBin, args...)
 	cmd.Stderr = logf
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -247,7 +259,7 @@ func startHub(ctx context.Context, hubBin, dir, listen string) (*exec.Cmd, strin
 	return cmd, url, token, nil
 }
 
-func startAgent(ctx context.Context, agentBin, hubBin, dir, hubURL string, svc service, s *standIn, comps map[string]*component) (*exec.Cmd, error) {
+func startAgent(ctx context.Context, agentBin, hubBin, dir, hubURL, gossipAddr string, svc service, s *standIn, comps map[string]*component) (*exec.Cmd, error) {
 	tok, err := exec.CommandContext(ctx, hubBin, "token", "issue", "--data-dir", filepath.Join(dir, "data"),
 		"--role", "agent", "--subject", svc.name+"-agent", "--service", svc.name, "--ttl", "720h").Output()
 	if err != nil {
@@ -262,6 +274,15 @@ func startAgent(ctx context.Context, agentBin, hubBin, dir, hubURL string, svc s
 	fmt.Fprintf(&b, "hub:\n  url: %s\n  token_file: %s\n", hubURL, tokenFile)
 	if len(svc.dependsOn) > 0 {
 		fmt.Fprintf(&b, "depends_on: [%s]\n", strings.Join(svc.dependsOn, ", "))
+	}
+	if gossipAddr != "" {
+		bind, err := freeGossipAddr()
+		if err != nil {
+			return nil, err
+		}
+		keyFile, _ := filepath.Abs(app.DevGossipKeyPath(filepath.Join(dir, "data")))
+		keyring, _ := filepath.Abs(filepath.Join(dir, "agents", svc.name+".keyring"))
+		fmt.Fprintf(&b, "gossip:\n  bind: %s\n  join: [%q]\n  key_file: %s\n  keyring_file: %s\n", bind, gossipAddr, keyFile, keyring)
 	}
 	fmt.Fprintf(&b, "checks:\n  - name: web\n    http: {url: \"%s/healthz\"}\n    interval: 2s\n    timeout: 1s\n", s.url())
 	for _, name := range svc.components {
@@ -282,6 +303,24 @@ func startAgent(ctx context.Context, agentBin, hubBin, dir, hubURL string, svc s
 		return nil, fmt.Errorf("start agent for %s: %w", svc.name, err)
 	}
 	return cmd, nil
+}
+
+// freeGossipAddr returns a loopback address whose port was free for TCP and UDP a moment ago.
+func freeGossipAddr() (string, error) {
+	for range 20 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", fmt.Errorf("find a gossip port: %w", err)
+		}
+		addr := ln.Addr().String()
+		pc, err := net.ListenPacket("udp", addr)
+		_ = ln.Close()
+		if err == nil {
+			_ = pc.Close()
+			return addr, nil
+		}
+	}
+	return "", errors.New("find a gossip port: none free for both TCP and UDP")
 }
 
 // stopAll sends SIGTERM to every process, newest first, and waits for each (bounded).

@@ -15,7 +15,8 @@ import (
 func TestDemo(t *testing.T) {
 	dir := t.TempDir()
 	listen := freePort(t)
-	p := start(t, "demo", nil, demoBin, "--bin", filepath.Dir(hubBin), "--dir", filepath.Join(dir, "demo"), "--listen", listen)
+	p := start(t, "demo", nil, demoBin, "--bin", filepath.Dir(hubBin), "--dir", filepath.Join(dir, "demo"), "--listen", listen,
+		"--gossip", freePortOn(t, "127.0.0.1"))
 
 	var token, breakURL, healURL string
 	eventually(t, 30*time.Second, "demo printout", func() error {
@@ -59,6 +60,23 @@ func TestDemo(t *testing.T) {
 	for _, name := range []string{"api-gateway", "auth-service", "trading-signal"} {
 		waitService(name, "healthy")
 	}
+	// Every agent gossips with the hub, registered by its reports.
+	eventually(t, 20*time.Second, "four gossip members alive and the agents registered", func() error {
+		var doc membersDoc
+		if code, body := getJSON(t, "http://"+listen+"/api/v1/dashboard/members", token, &doc); code != 200 {
+			return fmt.Errorf("members: %d %s", code, body)
+		}
+		n := 0
+		for _, m := range doc.Members {
+			if m.State == "alive" && (m.Role == "hub" || m.Registered) {
+				n++
+			}
+		}
+		if n != 4 {
+			return fmt.Errorf("%+v", doc.Members)
+		}
+		return nil
+	})
 	post := func(url string) {
 		res, err := http.Post(url, "text/plain", nil)
 		if err != nil || res.StatusCode != 200 {

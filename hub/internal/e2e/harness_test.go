@@ -167,19 +167,24 @@ func startHub(t *testing.T, dataDir, listen string, extra ...string) *hubProc {
 // agentConfig writes an agent YAML file and its token file; checks is YAML for the checks list.
 func agentConfig(t *testing.T, dir, hubURL, service, instance, checks string) string {
 	t.Helper()
+	return agentConfigWith(t, dir, hubURL, service, instance, checks, "interval: 1s\n")
+}
+
+// agentConfigWith is agentConfig with extra top-level YAML (which must set interval).
+func agentConfigWith(t *testing.T, dir, hubURL, service, instance, checks, extra string) string {
+	t.Helper()
 	tokenFile := filepath.Join(dir, service+"-"+instance+".token")
 	if err := os.WriteFile(tokenFile, []byte(issue(t, auth.Agent, "default", service)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg := fmt.Sprintf(`service: %s
 instance: %s
-interval: 1s
 listen: 127.0.0.1:0
 hub:
   url: %s
   token_file: %s
-checks:
-%s`, service, instance, hubURL, tokenFile, checks)
+%schecks:
+%s`, service, instance, hubURL, tokenFile, extra, checks)
 	path := filepath.Join(dir, service+"-"+instance+".yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
