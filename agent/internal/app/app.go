@@ -1,6 +1,7 @@
-// Package app is the agent's lifecycle: New wires the check runner, the reporter and sender, and
-// the local API from a validated configuration and claims the listening ports; Run runs them all
-// until its context ends and then stops them in a fixed order.
+// Package app is the agent's lifecycle: New wires the check runner, the reporter and sender, the
+// local API and, when configured, the gossip member from a validated configuration and claims
+// the listening ports; Run runs them all until its context ends and then stops them in a fixed
+// order.
 package app
 
 import (
@@ -19,9 +20,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/centralhub/centralhub/agent/internal/check"
+	"github.com/centralhub/centralhub/agent/internal/cluster"
 	"github.com/centralhub/centralhub/agent/internal/config"
 	"github.com/centralhub/centralhub/agent/internal/hubclient"
 	"github.com/centralhub/centralhub/agent/internal/localapi"
+	"github.com/centralhub/centralhub/pkg/gossip"
 	"github.com/centralhub/centralhub/pkg/protocol"
 )
 
@@ -33,6 +36,9 @@ var Version = "dev"
 // ShutdownTimeout bounds the HTTP servers' graceful shutdown at stop.
 const ShutdownTimeout = 5 * time.Second
 
+// LeaveTimeout bounds the graceful gossip leave at stop.
+const LeaveTimeout = 5 * time.Second
+
 // App is one running agent.
 type App struct {
 	cfg      *config.Config
@@ -43,17 +49,19 @@ type App struct {
 
 	apiLn, metricsLn   net.Listener // metricsLn is nil without metrics_listen
 	apiSrv, metricsSrv *http.Server
+	gossip             *gossip.Gossip // nil without a gossip section
 
 	started   atomic.Bool
 	closeOnce sync.Once
 }
 
 // New builds an agent from cfg, which must come from config.Load or config.Parse (or have passed
-// Validate after its defaults were set). It reads the token file and listens on listen and
-// metrics_listen, so a bad token file or a taken port fails here, before Run. Every agent gets
-// its own Prometheus registry, so several can run in one process. Call Run, or Close to give the
+// Validate after its defaults were set). It reads the token file, listens on listen and
+// metrics_listen and, with a gossip section, starts the gossip member (which joins in the
+// background), so a bad token file or a taken port fails here, before Run. Every agent gets its
+// own Prometheus registry, so several can run in one process. Call Run, or Close to give the
 // ports back without running.
-func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
+func New(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -84,17 +92,42 @@ func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("checks: %w", err)
 	}
-	sender, err := hubclient.NewSender(hubclient.SenderConfig{
+
+	a := &App{cfg: cfg, log: logger.With("component", "app"), runner: runner}
+	defer func() {
+		if err != nil {
+			a.release()
+		}
+	}()
+	if a.apiLn, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	if cfg.MetricsListen != "" {
+		if a.metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			return nil, fmt.Errorf("metrics_listen: %w", err)
+		}
+	}
+	senderCfg := hubclient.SenderConfig{
 		URLs:      cfg.Hub.ReportURLs(),
 		Token:     token,
 		UserAgent: userAgent,
 		Logger:    logger.With("component", "sender"),
 		Metrics:   hubclient.NewMetrics(reg),
-	})
-	if err != nil {
+	}
+	var gossipHealth func() any
+	if cfg.Gossip != nil {
+		if a.gossip, err = startGossip(cfg, logger.With("component", "gossip")); err != nil {
+			return nil, err
+		}
+		view := cluster.New(a.gossip.Members, a.gossip.LocalName())
+		senderCfg.Liveness = view // orders the configured hubs; never adds one
+		reg.MustRegister(view.Collector())
+		gossipHealth = func() any { return view.Summary() }
+	}
+	if a.sender, err = hubclient.NewSender(senderCfg); err != nil {
 		return nil, fmt.Errorf("sender: %w", err)
 	}
-	reporter := hubclient.NewReporter(protocol.Report{
+	a.reporter = hubclient.NewReporter(protocol.Report{
 		Tenant:       cfg.Tenant,
 		Service:      cfg.Service,
 		Instance:     cfg.Instance,
@@ -106,29 +139,68 @@ func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
 		Boot:         time.Now().UnixNano(),
 		Interval:     protocol.Duration(cfg.Interval),
 		DependsOn:    cfg.DependsOn,
-	}, runner, sender, logger.With("component", "reporter"))
+	}, runner, a.sender, logger.With("component", "reporter"))
 
-	a := &App{
-		cfg: cfg, log: logger.With("component", "app"),
-		runner: runner, sender: sender, reporter: reporter,
-	}
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	apiLog := logger.With("component", "localapi")
 	a.apiSrv = newServer(localapi.Handler(localapi.Config{
 		Service: cfg.Service, Instance: cfg.Instance, Version: Version,
-		Checks: runner, Deliveries: sender, Metrics: metrics, Logger: apiLog,
+		Checks: runner, Deliveries: a.sender, Metrics: metrics, Logger: apiLog, Gossip: gossipHealth,
 	}), apiLog)
-	if a.apiLn, err = net.Listen("tcp", cfg.Listen); err != nil {
-		return nil, fmt.Errorf("listen: %w", err)
-	}
-	if cfg.MetricsListen != "" {
+	if a.metricsLn != nil {
 		a.metricsSrv = newServer(localapi.MetricsHandler(metrics), apiLog)
-		if a.metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
-			a.apiLn.Close()
-			return nil, fmt.Errorf("metrics_listen: %w", err)
-		}
 	}
 	return a, nil
+}
+
+// NodeName is the agent's gossip node name, tenant/service/instance: unique per instance, so
+// many agents can share one host.
+func NodeName(cfg *config.Config) string {
+	return cfg.Tenant + "/" + cfg.Service + "/" + cfg.Instance
+}
+
+// startGossip starts the agent's gossip member: it listens at once and joins in the background.
+func startGossip(cfg *config.Config, logger *slog.Logger) (*gossip.Gossip, error) {
+	key, err := gossip.ReadKeyFile(cfg.Gossip.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("gossip.key_file: %w", err)
+	}
+	profile, err := gossip.ParseProfile(cfg.Gossip.Profile)
+	if err != nil {
+		return nil, fmt.Errorf("gossip.profile: %w", err)
+	}
+	gc := gossip.DefaultConfig()
+	gc.NodeName = NodeName(cfg)
+	gc.Bind, gc.Advertise, gc.Join = cfg.Gossip.Bind, cfg.Gossip.Advertise, cfg.Gossip.Join
+	gc.Tags = map[string]string{
+		gossip.TagRole:     gossip.RoleAgent,
+		gossip.TagTenant:   cfg.Tenant,
+		gossip.TagService:  cfg.Service,
+		gossip.TagInstance: cfg.Instance,
+	}
+	gc.Keys = [][]byte{key}
+	gc.KeyringFile = cfg.Gossip.KeyringFile
+	gc.Profile = profile
+	gc.Logger = logger
+	g, err := gossip.New(gc)
+	if err != nil {
+		return nil, fmt.Errorf("start gossip: %w", err)
+	}
+	go logEvents(g.Events(), logger) // ends when the member shuts down and closes Events
+	return g, nil
+}
+
+// logEvents drains the member's events, which must be read: hubs coming and going at info,
+// everything else at debug.
+func logEvents(events <-chan gossip.Event, logger *slog.Logger) {
+	for ev := range events {
+		level := slog.LevelDebug
+		if ev.Member.Tags[gossip.TagRole] == gossip.RoleHub {
+			level = slog.LevelInfo
+		}
+		logger.Log(context.Background(), level, "gossip member "+string(ev.Type),
+			"member", ev.Member.Name, "address", ev.Member.Addr, "role", ev.Member.Tags[gossip.TagRole])
+	}
 }
 
 func newServer(h http.Handler, logger *slog.Logger) *http.Server {
@@ -153,8 +225,8 @@ func (a *App) MetricsAddr() string {
 	return a.metricsLn.Addr().String()
 }
 
-// Close gives back the listening ports of an App whose Run was never called. After Run it
-// does nothing.
+// Close gives back the listening ports of an App whose Run was never called, and makes its
+// gossip member leave the cluster. After Run it does nothing.
 func (a *App) Close() error {
 	if a.started.Load() {
 		return nil
@@ -165,17 +237,37 @@ func (a *App) Close() error {
 		if a.metricsLn != nil {
 			err = errors.Join(err, a.metricsLn.Close())
 		}
+		if a.gossip != nil {
+			err = errors.Join(err, a.gossip.Leave(LeaveTimeout))
+		}
 	})
 	return err
+}
+
+// release gives back what a failed New had claimed.
+func (a *App) release() {
+	if a.apiLn != nil {
+		a.apiLn.Close()
+	}
+	if a.metricsLn != nil {
+		a.metricsLn.Close()
+	}
+	if a.gossip != nil {
+		_ = a.gossip.Shutdown() // it may not have joined yet; nothing to tell the cluster
+	}
 }
 
 // Run runs the agent until ctx ends, then stops it and returns nil; it returns an error if a
 // listener fails. It may be called once.
 //
-// Start order: local API servers, checks, reporter, sender. Stop order when ctx ends:
+// Start order (the gossip member already runs, from New): local API servers, checks, reporter,
+// sender. Stop order when ctx ends:
 //  1. the checks and the reporter stop: no new results, no new reports;
 //  2. the sender makes one final delivery attempt (bounded by its flush timeout) and stops;
-//  3. the HTTP servers shut down last (bounded by ShutdownTimeout), so /health answers
+//  3. the gossip member leaves gracefully (bounded by LeaveTimeout) and shuts down. A hub
+//     deregisters an instance that leaves, so this comes only after the last report: a report
+//     arriving after the leave would register the instance again;
+//  4. the HTTP servers shut down last (bounded by ShutdownTimeout), so /health answers
 //     throughout.
 func (a *App) Run(ctx context.Context) error {
 	if !a.started.CompareAndSwap(false, true) {
@@ -201,7 +293,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	a.log.Info("agent started", "service", a.cfg.Service, "instance", a.cfg.Instance,
 		"tenant", a.cfg.Tenant, "listen", a.Addr(), "metrics_listen", a.MetricsAddr(),
-		"checks", len(a.cfg.Checks), "hubs", len(a.cfg.Hub.ReportURLs()), "version", Version)
+		"checks", len(a.cfg.Checks), "hubs", len(a.cfg.Hub.ReportURLs()), "gossip", a.gossip != nil, "version", Version)
 
 	var workers sync.WaitGroup
 	workers.Go(func() { a.runner.Run(ctx) })
@@ -216,7 +308,12 @@ func (a *App) Run(ctx context.Context) error {
 	workers.Wait() // 1
 	stopSender()   // 2
 	<-senderDone
-	shutdownCtx, cancelShutdown := context.WithTimeout(context.Background(), ShutdownTimeout) // 3
+	if a.gossip != nil { // 3
+		if err := a.gossip.Leave(LeaveTimeout); err != nil {
+			a.log.Warn("gossip leave", "err", err)
+		}
+	}
+	shutdownCtx, cancelShutdown := context.WithTimeout(context.Background(), ShutdownTimeout) // 4
 	defer cancelShutdown()
 	err := a.apiSrv.Shutdown(shutdownCtx)
 	if a.metricsSrv != nil {

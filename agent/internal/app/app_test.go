@@ -24,7 +24,17 @@ import (
 	"github.com/centralhub/centralhub/pkg/status"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// memberlist's and serf's background timers end a moment after Shutdown returns.
+		goleak.IgnoreTopFunction("time.Sleep"),
+		goleak.IgnoreTopFunction("github.com/hashicorp/memberlist.(*Memberlist).packetHandler"),
+		goleak.IgnoreTopFunction("github.com/hashicorp/memberlist.(*Memberlist).probeNode"),
+		// serf.Create leaves this goroutine behind when memberlist cannot start (a taken port):
+		// TestNewFailsOnTakenPort. A running member's Shutdown ends it.
+		goleak.IgnoreTopFunction("github.com/hashicorp/serf/serf.(*serfQueries).stream"),
+	)
+}
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
@@ -234,6 +244,11 @@ func TestNewFailsOnTakenPort(t *testing.T) {
 	_, err = New(parse(t, base+"listen: 127.0.0.1:0\nmetrics_listen: "+taken.Addr().String()+"\n", env), discard())
 	if err == nil || !strings.Contains(err.Error(), "metrics_listen") {
 		t.Fatalf("New on a taken metrics_listen port = %v, want a metrics_listen error", err)
+	}
+	_, keyFile := gossipKey(t)
+	_, err = New(parse(t, base+"listen: 127.0.0.1:0\ngossip: {bind: \""+taken.Addr().String()+"\", join: [\"127.0.0.1:1\"], key_file: "+keyFile+"}\n", env), discard())
+	if err == nil || !strings.Contains(err.Error(), "start gossip") || !strings.Contains(err.Error(), taken.Addr().String()) {
+		t.Fatalf("New on a taken gossip port = %v, want a gossip error naming the address", err)
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/centralhub/centralhub/pkg/gossip"
 )
 
 // Environment variables read by Load and Parse.
@@ -32,6 +34,7 @@ const (
 	DefaultFall          = 1
 	DefaultHTTPMethod    = "GET"
 	DefaultExpectStatus  = "200-299"
+	DefaultGossipBind    = "0.0.0.0:7946" // gossip.bind; 7946 is gossip.DefaultPort
 )
 
 // Config is the whole agent configuration. The YAML keys are part of the public contract.
@@ -49,6 +52,7 @@ type Config struct {
 	Hub           Hub               `yaml:"hub"`
 	DependsOn     []string          `yaml:"depends_on"` // services this one needs
 	Checks        []Check           `yaml:"checks"`
+	Gossip        *Gossip           `yaml:"gossip"` // nil (section omitted): no gossip
 }
 
 // Hub says where reports go and with which token.
@@ -62,6 +66,17 @@ type Hub struct {
 // ReportURLs returns every hub base URL in failover order: URL first, then URLs.
 func (h Hub) ReportURLs() []string {
 	return append([]string{h.URL}, h.URLs...)
+}
+
+// Gossip makes the agent a member of the gossip cluster, so hubs notice a dead instance within
+// seconds and the sender learns which configured hubs are alive.
+type Gossip struct {
+	Bind        string   `yaml:"bind"`         // IP:port to listen on; default DefaultGossipBind
+	Advertise   string   `yaml:"advertise"`    // IP:port others reach this agent at; default: bind's
+	Join        []string `yaml:"join"`         // host:port of members to join; at least one
+	KeyFile     string   `yaml:"key_file"`     // the base64 32-byte encryption key; required
+	KeyringFile string   `yaml:"keyring_file"` // where rotated keys persist; optional
+	Profile     string   `yaml:"profile"`      // timing: lan (default), wan or local
 }
 
 // Check is one health check: common fields plus exactly one kind key.
@@ -215,6 +230,14 @@ func (c *Config) applyDefaults() error {
 	}
 	if c.Interval == 0 {
 		c.Interval = DefaultInterval
+	}
+	if g := c.Gossip; g != nil {
+		if g.Bind == "" {
+			g.Bind = DefaultGossipBind
+		}
+		if g.Profile == "" {
+			g.Profile = string(gossip.ProfileLAN)
+		}
 	}
 	for i := range c.Checks {
 		ch := &c.Checks[i]

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
@@ -17,6 +18,16 @@ hub:
   token_file: /run/secrets/agent-token
 `
 
+// writeFile writes content to dir/name and returns the path.
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func env(kv ...string) func(string) (string, bool) {
 	m := map[string]string{}
 	for i := 0; i+1 < len(kv); i += 2 {
@@ -30,6 +41,10 @@ func TestParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	keyDir := t.TempDir()
+	keyFile := writeFile(t, keyDir, "gossip-key", base64.StdEncoding.EncodeToString(make([]byte, 32))+"\n")
+	shortKeyFile := writeFile(t, keyDir, "short-key", base64.StdEncoding.EncodeToString(make([]byte, 16)))
+	junkKeyFile := writeFile(t, keyDir, "junk-key", "not a key!")
 	tests := []struct {
 		name    string
 		yaml    string
@@ -126,9 +141,105 @@ checks:
 			wantErr: `agent.yaml: line 8: unknown key "expect"`,
 		},
 		{
-			name:    "gossip is not accepted yet",
-			yaml:    minimal + "gossip: {bind: 0.0.0.0:7946}\n",
-			wantErr: `unknown key "gossip"`,
+			name: "no gossip section: no gossip",
+			yaml: minimal,
+			check: func(t *testing.T, c *Config) {
+				if c.Gossip != nil {
+					t.Errorf("gossip = %+v, want nil", c.Gossip)
+				}
+			},
+		},
+		{
+			name: "gossip defaults",
+			yaml: minimal + "gossip:\n  join: [\"hub-1:7946\"]\n  key_file: " + keyFile + "\n",
+			check: func(t *testing.T, c *Config) {
+				want := &Gossip{Bind: "0.0.0.0:7946", Join: []string{"hub-1:7946"}, KeyFile: keyFile, Profile: "lan"}
+				if !reflect.DeepEqual(c.Gossip, want) {
+					t.Errorf("gossip = %+v, want %+v", c.Gossip, want)
+				}
+			},
+		},
+		{
+			name: "gossip every key",
+			yaml: minimal + "gossip:\n  bind: 127.0.0.1:7950\n  advertise: 10.0.0.7:7950\n  join: [\"hub-1:7946\", \"10.0.0.5:7946\"]\n" +
+				"  key_file: " + keyFile + "\n  keyring_file: /var/lib/centralhub/keyring\n  profile: wan\n",
+			check: func(t *testing.T, c *Config) {
+				want := &Gossip{Bind: "127.0.0.1:7950", Advertise: "10.0.0.7:7950", Join: []string{"hub-1:7946", "10.0.0.5:7946"},
+					KeyFile: keyFile, KeyringFile: "/var/lib/centralhub/keyring", Profile: "wan"}
+				if !reflect.DeepEqual(c.Gossip, want) {
+					t.Errorf("gossip = %+v, want %+v", c.Gossip, want)
+				}
+			},
+		},
+		{
+			name:    "gossip unknown key",
+			yaml:    minimal + "gossip:\n  joins: [\"hub-1:7946\"]\n",
+			wantErr: `unknown key "joins"`,
+		},
+		{
+			name:    "gossip join required",
+			yaml:    minimal + "gossip:\n  key_file: " + keyFile + "\n",
+			wantErr: "gossip.join: at least one host:port is required",
+		},
+		{
+			name:    "gossip empty section still needs join",
+			yaml:    minimal + "gossip: {}\n",
+			wantErr: "gossip.join: at least one",
+		},
+		{
+			name:    "gossip join without port",
+			yaml:    minimal + "gossip:\n  join: [\"hub-1:7946\", \"hub-2\"]\n  key_file: " + keyFile + "\n",
+			wantErr: `gossip.join[1]: "hub-2": want host:port`,
+		},
+		{
+			name:    "gossip key_file required",
+			yaml:    minimal + "gossip:\n  join: [\"hub-1:7946\"]\n",
+			wantErr: "gossip.key_file: required",
+		},
+		{
+			name:    "gossip key_file missing",
+			yaml:    minimal + "gossip:\n  join: [\"hub-1:7946\"]\n  key_file: " + filepath.Join(keyDir, "missing") + "\n",
+			wantErr: "gossip.key_file: gossip key file: open " + filepath.Join(keyDir, "missing"),
+		},
+		{
+			name:    "gossip key_file unreadable (a directory)",
+			yaml:    minimal + "gossip:\n  join: [\"hub-1:7946\"]\n  key_file: " + keyDir + "\n",
+			wantErr: "gossip.key_file: " + keyDir + ": not a regular file",
+		},
+		{
+			name:    "gossip key too short",
+			yaml:    minimal + "gossip:\n  join: [\"hub-1:7946\"]\n  key_file: " + shortKeyFile + "\n",
+			wantErr: "gossip.key_file: gossip key: 16 bytes, want 32",
+		},
+		{
+			name:    "gossip key not base64",
+			yaml:    minimal + "gossip:\n  join: [\"hub-1:7946\"]\n  key_file: " + junkKeyFile + "\n",
+			wantErr: "gossip.key_file: gossip key: not base64",
+		},
+		{
+			name:    "gossip bad profile",
+			yaml:    minimal + "gossip:\n  join: [\"hub-1:7946\"]\n  key_file: " + keyFile + "\n  profile: fast\n",
+			wantErr: `gossip.profile: gossip profile "fast": want lan, wan or local`,
+		},
+		{
+			name:    "gossip bind without port",
+			yaml:    minimal + "gossip:\n  bind: 0.0.0.0\n  join: [\"hub-1:7946\"]\n  key_file: " + keyFile + "\n",
+			wantErr: `gossip.bind: "0.0.0.0": want IP:port`,
+		},
+		{
+			name:    "gossip bind takes an IP, not a name",
+			yaml:    minimal + "gossip:\n  bind: localhost:7946\n  join: [\"hub-1:7946\"]\n  key_file: " + keyFile + "\n",
+			wantErr: `gossip.bind: "localhost:7946": want IP:port: "localhost" is not an IP address`,
+		},
+		{
+			name:    "gossip bind port out of range",
+			yaml:    minimal + "gossip:\n  bind: 0.0.0.0:70000\n  join: [\"hub-1:7946\"]\n  key_file: " + keyFile + "\n",
+			wantErr: `gossip.bind: "0.0.0.0:70000": bad port "70000"`,
+		},
+		{
+			name:    "gossip advertise port 0",
+			yaml:    minimal + "gossip:\n  advertise: 10.0.0.7:0\n  join: [\"hub-1:7946\"]\n  key_file: " + keyFile + "\n",
+			wantErr: `gossip.advertise: "10.0.0.7:0": bad port "0"`,
 		},
 		{
 			name:    "config_checks are not accepted yet",

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/centralhub/centralhub/pkg/gossip"
 	"github.com/centralhub/centralhub/pkg/protocol"
 	"github.com/centralhub/centralhub/pkg/status"
 )
@@ -42,6 +44,11 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Hub.validate(); err != nil {
 		return err
+	}
+	if c.Gossip != nil {
+		if err := c.Gossip.validate(); err != nil {
+			return err
+		}
 	}
 	seen := make(map[string]int, len(c.Checks))
 	for i := range c.Checks {
@@ -102,6 +109,71 @@ func (h *Hub) validate() error {
 	}
 	if h.Token == "" && h.TokenFile == "" {
 		return &FieldError{"hub.token_file", "required (or set " + EnvToken + ")"}
+	}
+	return nil
+}
+
+// validate checks the gossip section, reading the key file so that a missing or bad key stops
+// the agent at start-up rather than when it first gossips.
+func (g *Gossip) validate() error {
+	if err := validIPPort(g.Bind, true); err != nil {
+		return &FieldError{"gossip.bind", err.Error()}
+	}
+	if g.Advertise != "" {
+		if err := validIPPort(g.Advertise, false); err != nil {
+			return &FieldError{"gossip.advertise", err.Error()}
+		}
+	}
+	if len(g.Join) == 0 {
+		return &FieldError{"gossip.join", "at least one host:port is required"}
+	}
+	for i, addr := range g.Join {
+		host, port, err := net.SplitHostPort(addr)
+		if err == nil && host == "" {
+			err = errors.New("no host")
+		}
+		if err == nil {
+			err = validPort(port, false)
+		}
+		if err != nil {
+			return &FieldError{fmt.Sprintf("gossip.join[%d]", i), fmt.Sprintf("%q: want host:port: %v", addr, err)}
+		}
+	}
+	if g.KeyFile == "" {
+		return &FieldError{"gossip.key_file", "required: a file holding a base64 32-byte key"}
+	}
+	if fi, err := os.Stat(g.KeyFile); err == nil && !fi.Mode().IsRegular() {
+		return &FieldError{"gossip.key_file", fmt.Sprintf("%s: not a regular file", g.KeyFile)}
+	}
+	if _, err := gossip.ReadKeyFile(g.KeyFile); err != nil {
+		return &FieldError{"gossip.key_file", err.Error()}
+	}
+	if _, err := gossip.ParseProfile(g.Profile); err != nil {
+		return &FieldError{"gossip.profile", err.Error()}
+	}
+	return nil
+}
+
+// validIPPort checks an IP:port that memberlist binds or advertises (it takes no host names).
+// Port 0, allowed when zeroOK, picks a free port.
+func validIPPort(addr string, zeroOK bool) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q: want IP:port: %w", addr, err)
+	}
+	if net.ParseIP(host) == nil {
+		return fmt.Errorf("%q: want IP:port: %q is not an IP address", addr, host)
+	}
+	if err := validPort(port, zeroOK); err != nil {
+		return fmt.Errorf("%q: %w", addr, err)
+	}
+	return nil
+}
+
+func validPort(port string, zeroOK bool) error {
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 || (n == 0 && !zeroOK) {
+		return fmt.Errorf("bad port %q", port)
 	}
 	return nil
 }

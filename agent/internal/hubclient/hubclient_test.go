@@ -195,6 +195,121 @@ func TestSenderFailsOver(t *testing.T) {
 	}
 }
 
+// fakeLiveness is a Liveness whose states the test sets, by base URL; unset URLs are unknown.
+type fakeLiveness struct {
+	mu     sync.Mutex
+	states map[string]HubState
+}
+
+func (f *fakeLiveness) set(url string, st HubState) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.states == nil {
+		f.states = map[string]HubState{}
+	}
+	f.states[url] = st
+}
+
+func (f *fakeLiveness) HubStates(urls []string) []HubState {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]HubState, len(urls))
+	for i, u := range urls {
+		out[i] = f.states[u]
+	}
+	return out
+}
+
+// TestSenderFailoverWithLiveness: after a failed send the sender goes to the next hub gossip
+// knows alive, skipping hubs it knows failed even when they would answer.
+func TestSenderFailoverWithLiveness(t *testing.T) {
+	down := hubtest.New(t) // alive in gossip, but its store is down
+	down.SetResponder(func(int, *hubtest.Request) (int, string) { return 503, "down" })
+	failed := hubtest.New(t)  // would accept, but gossip knows it failed: never tried
+	unknown := hubtest.New(t) // would accept, but gossip knows nothing of it: after the alive ones
+	alive := hubtest.New(t)
+	live := &fakeLiveness{}
+	live.set(down.URL(), HubAlive)
+	live.set(failed.URL(), HubFailed)
+	live.set(alive.URL(), HubAlive)
+	s := newSender(t, []string{down.URL(), failed.URL(), unknown.URL(), alive.URL()}, StaticToken("t"),
+		func(c *SenderConfig) { c.Liveness = live })
+	run(t, s.Run)
+	s.Enqueue(report(1))
+	alive.WaitAccepted(t, "report 1 at the alive hub", hasSeq(1))
+	if n := len(down.Requests()); n != 1 {
+		t.Fatalf("the hub in use saw %d requests, want 1 (tried first)", n)
+	}
+	if n, m := len(failed.Requests()), len(unknown.Requests()); n != 0 || m != 0 {
+		t.Fatalf("the failed hub saw %d requests and the unknown one %d, want both skipped", n, m)
+	}
+}
+
+// TestSenderFailoverWithoutAliveHubs: when gossip knows no other hub alive, the sender goes round
+// the hubs in order as without gossip, skipping only those it knows failed.
+func TestSenderFailoverWithoutAliveHubs(t *testing.T) {
+	down := hubtest.New(t)
+	down.SetResponder(func(int, *hubtest.Request) (int, string) { return 503, "down" })
+	failed := hubtest.New(t)
+	up := hubtest.New(t)
+	live := &fakeLiveness{}
+	live.set(failed.URL(), HubFailed)
+	s := newSender(t, []string{down.URL(), failed.URL(), up.URL()}, StaticToken("t"),
+		func(c *SenderConfig) { c.Liveness = live })
+	run(t, s.Run)
+	s.Enqueue(report(1))
+	up.WaitAccepted(t, "report 1 at the unknown hub", hasSeq(1))
+	if n := len(failed.Requests()); n != 0 {
+		t.Fatalf("the failed hub saw %d requests, want 0", n)
+	}
+}
+
+// TestSenderSwitchesBeforeSending: when gossip says the hub in use failed and another is alive,
+// the next report goes straight to the alive one, without a failed attempt first.
+func TestSenderSwitchesBeforeSending(t *testing.T) {
+	first, second := hubtest.New(t), hubtest.New(t)
+	live := &fakeLiveness{}
+	live.set(first.URL(), HubAlive)
+	live.set(second.URL(), HubAlive)
+	s := newSender(t, []string{first.URL(), second.URL()}, StaticToken("t"), func(c *SenderConfig) { c.Liveness = live })
+	run(t, s.Run)
+	s.Enqueue(transition(1))
+	first.WaitAccepted(t, "report 1 at the first hub", hasSeq(1))
+
+	live.set(first.URL(), HubFailed) // the first hub still answers, but gossip says it failed
+	s.Enqueue(transition(2))
+	second.WaitAccepted(t, "report 2 at the second hub", hasSeq(2))
+	if n := len(first.Requests()); n != 1 {
+		t.Fatalf("the failed hub saw %d requests, want only report 1", n)
+	}
+	if v := testutil.ToFloat64(s.metrics.sent.WithLabelValues("error")); v != 0 {
+		t.Fatalf("sent{error} = %v, want 0: the switch needs no failed attempt", v)
+	}
+
+	// A failed hub with no alive one to switch to is still tried.
+	live.set(second.URL(), HubFailed)
+	s.Enqueue(transition(3))
+	second.WaitAccepted(t, "report 3 at the hub in use", hasSeq(3))
+}
+
+// TestSenderFlushSkipsFailedHub: the final flush at stop starts with an alive hub when gossip
+// knows the one in use failed.
+func TestSenderFlushSkipsFailedHub(t *testing.T) {
+	first, second := hubtest.New(t), hubtest.New(t)
+	live := &fakeLiveness{}
+	live.set(first.URL(), HubFailed)
+	live.set(second.URL(), HubAlive)
+	s := newSender(t, []string{first.URL(), second.URL()}, StaticToken("t"), func(c *SenderConfig) { c.Liveness = live })
+	s.Enqueue(report(1))
+	s.flush() // what Run does at stop; the first hub is the one in use
+	if got := seqs(second.Accepted()); !slices.Equal(got, []uint64{1}) {
+		t.Fatalf("second hub accepted %v, want the flushed report 1", got)
+	}
+	if n := len(first.Requests()); n != 0 {
+		t.Fatalf("the failed hub saw %d requests, want 0", n)
+	}
+}
+
 // holdFirst makes hub hold its first request until release is called (or the test ends);
 // entered is closed when that request arrives. Every answer has status code.
 func holdFirst(t *testing.T, hub *hubtest.Hub, code int) (entered <-chan struct{}, release func()) {

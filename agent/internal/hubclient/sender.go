@@ -1,7 +1,7 @@
 // Package hubclient delivers the agent's reports to the hub: a Reporter builds a report on every
 // status change and otherwise every interval, and a Sender queues them (bounded, dropping the
-// oldest) and POSTs them with retries, capped exponential backoff and failover between hubs.
-// Neither ever blocks the check runner.
+// oldest) and POSTs them with retries, capped exponential backoff and failover between hubs,
+// guided by gossip when a Liveness source is given. Neither ever blocks the check runner.
 package hubclient
 
 import (
@@ -43,6 +43,27 @@ type SenderConfig struct {
 	FlushTimeout time.Duration  // bound on the final flush at stop; default DefaultFlushTimeout
 	Logger       *slog.Logger   // required
 	Metrics      *Metrics       // required
+	// Liveness, optional, is gossip's view of the hubs in URLs: the sender prefers hubs it knows
+	// alive and skips hubs it knows failed. It only orders URLs; it never adds a target. nil:
+	// plain round robin.
+	Liveness Liveness
+}
+
+// HubState is what a Liveness source knows of one configured hub.
+type HubState int
+
+// The hub states.
+const (
+	HubUnknown HubState = iota // no gossip member matches the hub (or there is no gossip)
+	HubAlive                   // a hub member that matches it is alive
+	HubFailed                  // every hub member that matches it has failed, is leaving or left
+)
+
+// Liveness tells a Sender what gossip knows of its configured hubs.
+type Liveness interface {
+	// HubStates returns the state of each base URL, in the same order. It is called before
+	// each send, so it must be quick, and it must be safe for concurrent use.
+	HubStates(baseURLs []string) []HubState
 }
 
 // NewHTTPClient returns the client a Sender uses by default: a DefaultHTTPTimeout bound on each
@@ -162,6 +183,7 @@ func (s *Sender) Run(ctx context.Context) error {
 				continue
 			}
 		}
+		s.cur = s.preferAlive(s.cur, s.hubStates())
 		switch s.send(ctx, item, s.cur) {
 		case delivered, rejected:
 			s.metrics.queueLen.Set(float64(s.queue.remove(item)))
@@ -171,15 +193,17 @@ func (s *Sender) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return s.flush()
 		}
-		s.cur = (s.cur + 1) % len(s.urls) // fail over: the next attempt goes to the next hub
+		if next := s.failoverOrder(s.cur, s.hubStates()); len(next) > 0 {
+			s.cur = next[0] // fail over: the next attempt goes to the next hub
+		}
 		if err := b.Wait(ctx); err != nil {
 			return s.flush()
 		}
 	}
 }
 
-// flush sends the newest queued report once to each hub in turn, starting with the one in use,
-// until one takes it or FlushTimeout passes.
+// flush sends the newest queued report once to each hub in turn, starting with the one in use
+// (unless gossip knows it failed and another alive), until one takes it or FlushTimeout passes.
 func (s *Sender) flush() error {
 	item := s.queue.back()
 	if item == nil {
@@ -187,11 +211,13 @@ func (s *Sender) flush() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.FlushTimeout)
 	defer cancel()
-	for i := range s.urls {
+	states := s.hubStates()
+	first := s.preferAlive(s.cur, states)
+	for _, idx := range append([]int{first}, s.failoverOrder(first, states)...) {
 		if ctx.Err() != nil {
 			break
 		}
-		if s.send(ctx, item, (s.cur+i)%len(s.urls)) != retry {
+		if s.send(ctx, item, idx) != retry {
 			s.queue.clear()
 			s.metrics.queueLen.Set(0)
 			return nil
@@ -199,6 +225,59 @@ func (s *Sender) flush() error {
 	}
 	s.log.Warn("final report not delivered before stop", "seq", item.rep.Seq, "queued", s.queue.len())
 	return nil
+}
+
+// hubStates asks the Liveness source about every configured hub; nil without one.
+func (s *Sender) hubStates() []HubState {
+	if s.cfg.Liveness == nil {
+		return nil
+	}
+	states := s.cfg.Liveness.HubStates(s.cfg.URLs)
+	if len(states) != len(s.urls) {
+		return nil // a broken source: ignore it rather than guess
+	}
+	return states
+}
+
+// failoverOrder lists every hub but from, in the order to try them after a send to from
+// failed: first the hubs gossip knows alive, then those it knows nothing of, then those it
+// knows failed, each group in configured order starting after from. With no states, that is
+// plain round robin. A failed hub is tried only when no configured hub is alive (preferAlive
+// moves off it otherwise): gossip may be wrong, and a report must still find a way. Only
+// indexes into the configured URLs are ever returned.
+func (s *Sender) failoverOrder(from int, states []HubState) []int {
+	n := len(s.urls)
+	order := make([]int, 0, n-1)
+	for _, want := range []HubState{HubAlive, HubUnknown, HubFailed} {
+		for i := 1; i < n; i++ {
+			if idx := (from + i) % n; stateOf(states, idx) == want {
+				order = append(order, idx)
+			}
+		}
+	}
+	return order
+}
+
+// preferAlive returns the hub to send to next: cur, unless gossip knows cur failed and another
+// configured hub alive, in which case that one, without waiting for a send to cur to time out.
+func (s *Sender) preferAlive(cur int, states []HubState) int {
+	if stateOf(states, cur) != HubFailed {
+		return cur
+	}
+	next := s.failoverOrder(cur, states)
+	if len(next) == 0 || stateOf(states, next[0]) != HubAlive {
+		return cur
+	}
+	s.log.Info("gossip reports the hub in use failed; switching to an alive one",
+		"from", s.cfg.URLs[cur], "to", s.cfg.URLs[next[0]])
+	return next[0]
+}
+
+func stateOf(states []HubState, idx int) HubState {
+	if states == nil {
+		return HubUnknown
+	}
+	return states[idx]
 }
 
 // send makes one attempt to deliver item to urls[idx].

@@ -42,6 +42,9 @@ type Config struct {
 	Deliveries Deliveries
 	Metrics    http.Handler // serves /metrics
 	Logger     *slog.Logger
+	// Gossip, when the agent gossips, returns the "gossip" object of /health (any JSON-encodable
+	// value); nil leaves it out.
+	Gossip func() any
 }
 
 // ttlActions maps the last path segment of a TTL update to the status it sets (Consul's words).
@@ -94,6 +97,7 @@ type health struct {
 	Instance   string     `json:"instance"`
 	Version    string     `json:"version"`
 	LastReport lastReport `json:"last_report"`
+	Gossip     any        `json:"gossip,omitempty"`
 }
 
 func (a *api) health(w http.ResponseWriter, _ *http.Request) {
@@ -102,10 +106,14 @@ func (a *api) health(w http.ResponseWriter, _ *http.Request) {
 	if !d.At.IsZero() {
 		last.At = &d.At
 	}
-	writeJSON(w, http.StatusOK, health{
+	h := health{
 		Status: "ok", Service: a.cfg.Service, Instance: a.cfg.Instance, Version: a.cfg.Version,
 		LastReport: last,
-	})
+	}
+	if a.cfg.Gossip != nil {
+		h.Gossip = a.cfg.Gossip()
+	}
+	writeJSON(w, http.StatusOK, h)
 }
 
 func (a *api) checks(w http.ResponseWriter, _ *http.Request) {

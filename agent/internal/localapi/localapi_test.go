@@ -126,6 +126,18 @@ func TestHealth(t *testing.T) {
 	}
 }
 
+func TestHealthGossip(t *testing.T) {
+	h := Handler(Config{
+		Service: "orders", Instance: "orders-1", Version: "1.2.3", Deliveries: &fakeDeliveries{}, Metrics: http.NotFoundHandler(),
+		Gossip: func() any { return map[string]int{"members": 3, "alive_hubs": 1} },
+	})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/health", nil))
+	if body := rec.Body.String(); rec.Code != 200 || !strings.Contains(body, `"gossip":{"alive_hubs":1,"members":3}`) {
+		t.Fatalf("GET /health = %d %s, want the gossip object", rec.Code, body)
+	}
+}
+
 func TestChecksList(t *testing.T) {
 	f := newFixture(t, time.Hour)
 	if got := f.check(t, "alive"); got.Kind != "ttl" || got.Status != status.Unknown {
