@@ -254,3 +254,44 @@ func TestGossipPartitionHeals(t *testing.T) {
 	})
 	t.Logf("heal → all passing and alive in %s", time.Since(healed).Round(100*time.Millisecond))
 }
+
+// TestAgentFailsOverToAliveHub: an agent configured with two hubs reports to the first; when
+// that hub stops (and leaves the gossip cluster), the agent turns to the second, which gossip
+// says is alive, without waiting for a send to the stopped one to fail.
+func TestAgentFailsOverToAliveHub(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := gossipKeyFile(t, dir)
+	g1, g2 := freePortOn(t, "127.0.0.1"), freePortOn(t, "127.0.0.1")
+	h1 := startHub(t, dir+"/data1", freePort(t), "--gossip-bind", g1, "--gossip-key-file", keyFile)
+	h2 := startHub(t, dir+"/data2", freePort(t), "--gossip-bind", g2, "--gossip-key-file", keyFile, "--gossip-join", g1)
+	tg := newTarget(t)
+	extra := strings.Replace(gossipYAML(freePortOn(t, "127.0.0.20"), g1, keyFile), "interval: 10s", "interval: 2s", 1)
+	cfg := agentConfigWith(t, dir, h1.url, "orders", "orders-1", checksYAML("http://"+tg.addr+"/", tg.addr), extra)
+	raw, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withURLs := strings.Replace(string(raw), "  url: "+h1.url+"\n", "  url: "+h1.url+"\n  urls: ["+h2.url+"]\n", 1)
+	if err := os.WriteFile(cfg, []byte(withURLs), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ag := startAgent(t, cfg)
+	waitStatus(t, h1, "orders", "orders-1", "passing", 30*time.Second)
+	if got, _ := instanceStatus(t, h2, "orders", "orders-1"); got != "" {
+		t.Fatalf("the second hub got reports while the first answered: %s", got)
+	}
+	eventually(t, 20*time.Second, "the second hub sees the agent alive", func() error {
+		if st := memberStates(t, h2)["default/orders/orders-1"]; st != "alive" {
+			return fmt.Errorf("%q", st)
+		}
+		return nil
+	})
+	h1.stop(t)
+	waitStatus(t, h2, "orders", "orders-1", "passing", 15*time.Second)
+	if !strings.Contains(ag.out.String(), "gossip reports the hub in use failed; switching to an alive one") {
+		t.Fatalf("the agent did not switch on gossip's word:\n%s", ag.out.String())
+	}
+	if st := memberStates(t, h2)["hub/"+strings.TrimPrefix(h1.url, "http://")]; st != "left" {
+		t.Fatalf("the stopped hub's member is %q on the second hub, want left", st)
+	}
+}
