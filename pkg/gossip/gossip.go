@@ -245,6 +245,10 @@ func New(cfg Config) (*Gossip, error) {
 	serfEvents := make(chan serf.Event, 1024)
 	sc.EventCh = serfEvents
 
+	if err := portFree(host, port); err != nil {
+		// Checked first because serf leaves a goroutine behind when memberlist cannot listen.
+		return nil, fmt.Errorf("gossip: start member %s on %s: %w", cfg.NodeName, cfg.Bind, err)
+	}
 	s, err := serf.Create(sc)
 	if err != nil {
 		return nil, fmt.Errorf("gossip: start member %s on %s: %w", cfg.NodeName, cfg.Bind, err)
@@ -272,6 +276,24 @@ func splitHostPort(addr string) (string, int, error) {
 		return "", 0, fmt.Errorf("%q: bad port", addr)
 	}
 	return host, port, nil
+}
+
+// portFree checks that host:port can be bound for TCP and UDP (port 0 always can).
+func portFree(host string, port int) error {
+	if port == 0 {
+		return nil
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("gossip port: %w", err)
+	}
+	defer ln.Close()
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return fmt.Errorf("gossip port: %w", err)
+	}
+	return pc.Close()
 }
 
 // readKeyring reads serf's keyring file: a JSON list of base64 keys, the primary first.

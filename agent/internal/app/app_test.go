@@ -30,9 +30,6 @@ func TestMain(m *testing.M) {
 		goleak.IgnoreTopFunction("time.Sleep"),
 		goleak.IgnoreTopFunction("github.com/hashicorp/memberlist.(*Memberlist).packetHandler"),
 		goleak.IgnoreTopFunction("github.com/hashicorp/memberlist.(*Memberlist).probeNode"),
-		// serf.Create leaves this goroutine behind when memberlist cannot start (a taken port):
-		// TestNewFailsOnTakenPort. A running member's Shutdown ends it.
-		goleak.IgnoreTopFunction("github.com/hashicorp/serf/serf.(*serfQueries).stream"),
 	)
 }
 
