@@ -187,6 +187,9 @@ func startGossip(cfg *config.Config, logger *slog.Logger) (*gossip.Gossip, error
 		return nil, fmt.Errorf("start gossip: %w", err)
 	}
 	go logEvents(g.Events(), logger) // ends when the member shuts down and closes Events
+	if gc.KeyringFile == "" {
+		logger.Warn("gossip.keyring_file is not set: a key rotated through `hub keys` is lost when the agent restarts, and it cannot rejoin once the old key is removed")
+	}
 	return g, nil
 }
 
