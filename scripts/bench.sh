@@ -6,7 +6,12 @@
 #            with the store file checked afterwards by `loadgen verify`
 #   latency  ingest latency of the hub and the bare handler at the same fixed rate (open loop)
 #   summary  GET /api/v1/dashboard/summary latency with hey, under 5,000 reports/s of ingest
-#   agent    bin/agent RSS and CPU under GNU time with 10 checks at 10 s
+#   agent    bin/agent RSS and CPU under GNU time with 10 checks at 10 s, then the same agent with
+#            gossip on, joined to the hub
+#   gossip   against a real hub gossiping on the lan profile, with the other agents as members of
+#            one `loadgen gossip` process: kill -9 of a real bin/agent → critical (at 10 and 50
+#            agents), failures declared among 50 agents with both cores busy, convergence of 50
+#            and 200 members started at once, and memberlist's bytes sent per member and second
 # Raw outputs go to .bench/run-<time>/ (.bench/latest points at the last run); docs/BENCHMARKS.md
 # is rewritten from them by `loadgen doc`, with the exact commands and the machine's facts.
 #
@@ -16,11 +21,17 @@
 #   BENCH_DURATION=20s BENCH_THREADS=2 BENCH_CONNECTIONS=32   the wrk runs
 #   BENCH_LATENCY_RATE=10000 BENCH_LATENCY_DURATION=15s       the fixed-rate latency runs
 #   BENCH_SUMMARY_RATE=5000 BENCH_SUMMARY_DURATION=15s        the summary run
-#   BENCH_AGENT_SECONDS=60                                    the agent run
+#   BENCH_AGENT_SECONDS=60                                    each agent run (without, with gossip)
+#   BENCH_GOSSIP_TRIALS=20 BENCH_GOSSIP_AGENTS="10 50"        kill -9 trials, at each cluster size
+#   BENCH_GOSSIP_SOAK=600 BENCH_GOSSIP_SOAK_AGENTS=50         the false-failure soak (seconds)
+#   BENCH_GOSSIP_CONVERGE="50 200"                            members started at once, per run
+#   BENCH_GOSSIP_BANDWIDTH=60 BENCH_GOSSIP_WARMUP=15          the bandwidth window and the wait
+#   BENCH_GOSSIP_BANDWIDTH_AGENTS=50                          before it (seconds), and its members
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PARTS=${BENCH_ONLY:-go ingest latency summary agent}
+ALL_PARTS="go ingest latency summary agent gossip"
+PARTS=${BENCH_ONLY:-$ALL_PARTS}
 DURATION=${BENCH_DURATION:-20s}
 THREADS=${BENCH_THREADS:-2}
 CONNS=${BENCH_CONNECTIONS:-32}
@@ -29,6 +40,17 @@ LATENCY_DURATION=${BENCH_LATENCY_DURATION:-15s}
 SUMMARY_RATE=${BENCH_SUMMARY_RATE:-5000}
 SUMMARY_DURATION=${BENCH_SUMMARY_DURATION:-15s}
 AGENT_SECONDS=${BENCH_AGENT_SECONDS:-60}
+GOSSIP_TRIALS=${BENCH_GOSSIP_TRIALS:-20}
+GOSSIP_AGENTS=${BENCH_GOSSIP_AGENTS:-10 50}
+GOSSIP_SOAK=${BENCH_GOSSIP_SOAK:-600}
+GOSSIP_SOAK=${GOSSIP_SOAK%s}
+GOSSIP_SOAK_AGENTS=${BENCH_GOSSIP_SOAK_AGENTS:-50}
+GOSSIP_CONVERGE=${BENCH_GOSSIP_CONVERGE:-50 200}
+GOSSIP_BANDWIDTH=${BENCH_GOSSIP_BANDWIDTH:-60}
+GOSSIP_BANDWIDTH=${GOSSIP_BANDWIDTH%s}
+GOSSIP_WARMUP=${BENCH_GOSSIP_WARMUP:-15}
+GOSSIP_WARMUP=${GOSSIP_WARMUP%s}
+GOSSIP_BANDWIDTH_AGENTS=${BENCH_GOSSIP_BANDWIDTH_AGENTS:-50}
 INSTANCES=10000
 PER_SERVICE=100
 FLIP_SHARE=0.01
@@ -126,15 +148,17 @@ need() { # command, Debian package: install the package only when the command is
     die "could not install $2"
 }
 
-# HUB_PID, HUB_URL, HUB_DIR: start_hub NAME starts a --dev hub on a free loopback port with a fresh
-# data directory under $RUN/NAME and signs the benchmark tokens into $RUN/NAME/tokens.
+# HUB_PID, HUB_URL, HUB_DIR: start_hub NAME [FLAG...] starts a --dev hub, with the further hub
+# flags given, on a free loopback port with a fresh data directory under $RUN/NAME and signs the
+# benchmark tokens into $RUN/NAME/tokens.
 start_hub() {
   local name=$1
+  shift
   HUB_DIR=$RUN/$name/data
   mkdir -p "$RUN/$name"
   printf '# bench: the limiter runs but never refuses (an instance sends one or two reports a second)\ningest: {rate_per_instance: 1000}\n' >"$RUN/hub.yaml"
-  record "$name-hub-serve" bin/hub serve --dev --data-dir "$HUB_DIR" --listen 127.0.0.1:0 --config "$RUN/hub.yaml"
-  bin/hub serve --dev --data-dir "$HUB_DIR" --listen 127.0.0.1:0 --config "$RUN/hub.yaml" \
+  record "$name-hub-serve" bin/hub serve --dev --data-dir "$HUB_DIR" --listen 127.0.0.1:0 --config "$RUN/hub.yaml" "$@"
+  bin/hub serve --dev --data-dir "$HUB_DIR" --listen 127.0.0.1:0 --config "$RUN/hub.yaml" "$@" \
     >"$RUN/$name/hub.out" 2>"$RUN/$name/hub.log" &
   HUB_PID=$!
   PIDS+=("$HUB_PID")
@@ -150,6 +174,27 @@ peak_rss() {
 
 stop_hub() {
   stop "$HUB_PID" || die "the hub exited with status $? on SIGTERM; see its log under $RUN"
+}
+
+# GOSSIP_KEY: gossip_key writes the benchmark cluster's gossip key (random, base64 of 32 bytes)
+# once per run.
+gossip_key() {
+  GOSSIP_KEY=$RUN/gossip.key
+  [[ -f $GOSSIP_KEY ]] && return 0
+  # Recorded as the shell line it is (record would quote the pipe).
+  printf 'gossip-key\t%s\n' "head -c32 /dev/urandom | base64 >$GOSSIP_KEY" >>"$RUN/commands.txt"
+  (umask 077 && head -c32 /dev/urandom | base64 >"$GOSSIP_KEY")
+}
+
+# HUB_GOSSIP, GOSSIP_FLAGS: start_gossip_hub NAME starts a hub (start_hub) that gossips on a free
+# loopback port with the benchmark key and the lan profile, and sets HUB_GOSSIP to the address it
+# gossips at and GOSSIP_FLAGS to the flags `loadgen gossip` needs to join it.
+start_gossip_hub() {
+  local name=$1
+  gossip_key
+  start_hub "$name" --gossip-bind 127.0.0.1:0 --gossip-key-file "$GOSSIP_KEY" --gossip-profile lan
+  HUB_GOSSIP=$(run "$name-hub-gossip-addr" "$LOADGEN" gossip hub-addr --url "$HUB_URL" --admin-token "$RUN/$name/tokens/admin.token")
+  GOSSIP_FLAGS=(--url "$HUB_URL" --admin-token "$RUN/$name/tokens/admin.token" --join "$HUB_GOSSIP" --key-file "$GOSSIP_KEY")
 }
 
 # FLEET: set_fleet BOOT sets the flags that name the benchmark fleet booted at BOOT.
@@ -271,8 +316,8 @@ bench_agent() {
   if [[ ! -x bin/agent ]]; then
     die "bin/agent is missing: run make build (or BENCH_ONLY without agent)"
   fi
-  log "agent RSS and CPU over ${AGENT_SECONDS}s"
-  start_hub agent
+  log "agent RSS and CPU over ${AGENT_SECONDS}s, without and with gossip"
+  start_gossip_hub agent
   run agent-hub-token bin/hub token issue --data-dir "$HUB_DIR" --role agent --subject bench-agent --service bench-agent --ttl 2h \
     >"$dir/agent.token"
   record agent-targets "$LOADGEN" serve-targets --tcp 5 --http 5 --out "$dir/targets.json"
@@ -298,7 +343,63 @@ bench_agent() {
     bin/agent --config "$dir/agent.yaml" >"$dir/agent.log" 2>&1 || die "the agent failed; see $dir/agent.log and $dir/time.txt"
   kill -0 "$HUB_PID" 2>/dev/null || die "the hub (pid $HUB_PID) exited during the agent run; see $RUN/agent/hub.log"
   curl_get "$HUB_URL/api/v1/dashboard/health?service=bench-agent" "$dir/tokens/viewer.token" >"$dir/health.json"
+
+  # The same agent with gossip on, joined to the hub; on SIGTERM it leaves the cluster, so the
+  # hub lists its member as left afterwards.
+  {
+    cat "$dir/agent.yaml"
+    printf 'gossip:\n  bind: 127.0.0.1:0\n  join: ["%s"]\n  key_file: %s\n  keyring_file: %s\n  profile: lan\n' \
+      "$HUB_GOSSIP" "$(pwd)/$GOSSIP_KEY" "$(pwd)/$dir/agent-gossip.keyring"
+  } >"$dir/agent-gossip.yaml"
+  run agent-gossip-run /usr/bin/time -v -o "$dir/time-gossip.txt" timeout --signal=TERM --preserve-status "${AGENT_SECONDS}s" \
+    bin/agent --config "$dir/agent-gossip.yaml" >"$dir/agent-gossip.log" 2>&1 ||
+    die "the agent with gossip failed; see $dir/agent-gossip.log and $dir/time-gossip.txt"
+  kill -0 "$HUB_PID" 2>/dev/null || die "the hub (pid $HUB_PID) exited during the agent run; see $RUN/agent/hub.log"
+  curl_get "$HUB_URL/api/v1/dashboard/members" "$dir/tokens/admin.token" >"$dir/members-gossip.json"
   stop "$tgt_pid" || true
+  stop_hub
+}
+
+# bench_gossip measures gossip against a real hub; every measurement gets a fresh hub, and the
+# agents but the one real bin/agent that detection kills are members of one loadgen process.
+bench_gossip() {
+  local n name dir
+  for n in $GOSSIP_AGENTS; do
+    name=gossip-detect-$n
+    dir=$RUN/$name
+    log "gossip: kill -9 → critical with $n agents, $GOSSIP_TRIALS trials"
+    start_gossip_hub "$name"
+    run "$name-victim-token" bin/hub token issue --data-dir "$HUB_DIR" --role agent --subject bench-gossip --service bench-gossip --ttl 2h \
+      >"$dir/victim.token"
+    run "$name" "$LOADGEN" gossip detect "${GOSSIP_FLAGS[@]}" --agents "$n" --trials "$GOSSIP_TRIALS" \
+      --tokens "$dir/tokens/agent-tokens.txt" --viewer-token "$dir/tokens/viewer.token" \
+      --agent bin/agent --agent-token "$dir/victim.token" --dir "$dir/victim" --out "$dir/detect.json" >&2
+    stop_hub
+  done
+
+  name=gossip-soak
+  dir=$RUN/$name
+  log "gossip: $GOSSIP_SOAK_AGENTS agents for ${GOSSIP_SOAK}s with both cores busy"
+  start_gossip_hub "$name"
+  run "$name" "$LOADGEN" gossip soak "${GOSSIP_FLAGS[@]}" --agents "$GOSSIP_SOAK_AGENTS" --duration "${GOSSIP_SOAK}s" --busy 2 \
+    --tokens "$dir/tokens/agent-tokens.txt" --out "$dir/soak.json" >&2
+  stop_hub
+
+  for n in $GOSSIP_CONVERGE; do
+    name=gossip-converge-$n
+    dir=$RUN/$name
+    log "gossip: convergence of $n members started at once"
+    start_gossip_hub "$name"
+    run "$name" "$LOADGEN" gossip converge "${GOSSIP_FLAGS[@]}" --agents "$n" --out "$dir/converge.json" >&2
+    stop_hub
+  done
+
+  name=gossip-bandwidth
+  dir=$RUN/$name
+  log "gossip: bytes sent by $GOSSIP_BANDWIDTH_AGENTS members over ${GOSSIP_BANDWIDTH}s"
+  start_gossip_hub "$name"
+  run "$name" "$LOADGEN" gossip bandwidth "${GOSSIP_FLAGS[@]}" --agents "$GOSSIP_BANDWIDTH_AGENTS" \
+    --warmup "${GOSSIP_WARMUP}s" --window "${GOSSIP_BANDWIDTH}s" --out "$dir/bandwidth.json" >&2
   stop_hub
 }
 
@@ -310,10 +411,11 @@ need wrk wrk
 need hey hey
 need /usr/bin/time time
 for p in $PARTS; do
-  case $p in go | ingest | latency | summary | agent) ;; *) die "unknown part $p in BENCH_ONLY (want go, ingest, latency, summary, agent)" ;; esac
+  case $p in go | ingest | latency | summary | agent | gossip) ;; *) die "unknown part $p in BENCH_ONLY (want go, ingest, latency, summary, agent, gossip)" ;; esac
 done
 [[ -x bin/hub ]] || die "bin/hub is missing: run make build"
 want agent && { [[ -x bin/agent ]] || die "bin/agent is missing: run make build (or BENCH_ONLY without agent)"; }
+want gossip && { [[ -x bin/agent ]] || die "bin/agent is missing: run make build (or BENCH_ONLY without gossip)"; }
 want agent && need curl curl
 
 log "building loadgen"
@@ -340,8 +442,9 @@ want ingest && bench_ingest
 want latency && bench_latency
 want summary && bench_summary
 want agent && bench_agent
+want gossip && bench_gossip
 
-if [[ $PARTS == "go ingest latency summary agent" ]]; then
+if [[ $PARTS == "$ALL_PARTS" ]]; then
   out=docs/BENCHMARKS.md
 else
   out=$RUN/BENCHMARKS.md

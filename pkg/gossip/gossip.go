@@ -91,6 +91,16 @@ const (
 // partition merges without a manual step (serf's default is 30 s).
 const reconnectInterval = 10 * time.Second
 
+// PushPullInterval is how often a member of a profile exchanges its whole state with another,
+// in clusters of up to 32 members (memberlist stretches it in larger ones).
+func (p Profile) PushPullInterval() time.Duration {
+	c, err := memberlistConfig(p)
+	if err != nil {
+		return 0
+	}
+	return c.PushPullInterval
+}
+
 // memberlistConfig returns the memberlist configuration of a profile.
 func memberlistConfig(p Profile) (*memberlist.Config, error) {
 	switch p {

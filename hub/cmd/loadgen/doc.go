@@ -21,7 +21,9 @@ const (
 	targetIngestRate     = 10_000 // hub reports/s, durable
 	targetP99Ratio       = 1.5    // hub p99 ≤ 1.5 × bare p99
 	targetSummaryP99MS   = 5.0    // summary p99 under background ingest
-	targetAgentMaxRSSMiB = 20.0   // agent max RSS
+	targetAgentMaxRSSMiB = 20.0   // agent max RSS, with gossip on too
+	targetDetectMedianS  = 4.0    // gossip: kill -9 → critical, median
+	targetDetectMaxS     = 8.0    // gossip: kill -9 → critical, max
 )
 
 // run is one bench.sh run directory and what doc found in it.
@@ -115,7 +117,7 @@ func doc(_ context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	d := &docWriter{r: r}
-	for _, section := range []func(*docWriter) error{ingestSection, latencySection, summarySection, agentSection, goBenchSection} {
+	for _, section := range []func(*docWriter) error{ingestSection, latencySection, summarySection, agentSection, gossipSection, goBenchSection} {
 		if err := section(d); err != nil {
 			return err
 		}
@@ -529,19 +531,248 @@ func agentSection(d *docWriter) error {
 			}
 		}
 	}
+	// The same agent with gossip on, in runs that have it.
+	var (
+		withGossip  *timeStats
+		memberState string
+	)
+	if r.exists("agent", "time-gossip.txt") {
+		gst, err := readGNUTime(r.path("agent", "time-gossip.txt"))
+		if err != nil {
+			return err
+		}
+		withGossip = &gst
+		var ms struct {
+			Members []struct {
+				Name  string `json:"name"`
+				State string `json:"state"`
+			} `json:"members"`
+		}
+		if err := readJSONFile(r.path("agent", "members-gossip.json"), &ms); err != nil {
+			return err
+		}
+		for _, m := range ms.Members {
+			if m.Name == "default/bench-agent/agent-1" {
+				memberState = m.State
+			}
+		}
+	}
 	dur := r.machine["agent_seconds"]
 	rssMiB := float64(st.maxRSSKB) / 1024
 	d.checks = append(d.checks, check{"agent: max RSS, 10 checks at 10 s", "< 20 MB", fmt.Sprintf("%.1f MiB", rssMiB), rssMiB < targetAgentMaxRSSMiB})
+	if withGossip != nil {
+		gMiB := float64(withGossip.maxRSSKB) / 1024
+		d.checks = append(d.checks, check{"agent: max RSS with gossip on (lan, joined to the hub), 10 checks at 10 s", "< 20 MB",
+			fmt.Sprintf("%.1f MiB (%+.1f MiB)", gMiB, gMiB-rssMiB), gMiB < targetAgentMaxRSSMiB && memberState != ""})
+	}
 	d.p("## 4. Agent resources\n\n")
 	d.p("`bin/agent` with 10 checks (5 tcp, 5 http against local listeners of `loadgen serve-targets`) every 10 s, reporting to a hub, "+
-		"for %s s under GNU `time -v` (`timeout` stops it with SIGTERM; time counts `timeout` too, which adds nothing measurable).\n\n", dur)
-	d.p("| max RSS | CPU user | CPU system | CPU total | CPU %% | wall | exit |\n|---:|---:|---:|---:|---:|---:|---|\n")
-	d.p("| **%.1f MiB** (%d KiB) | %.2f s | %.2f s | %.2f s | %.2f%% | %s | %s |\n", rssMiB, st.maxRSSKB, st.user, st.sys, st.user+st.sys,
-		(st.user+st.sys)/max(parseSeconds(dur), 1)*100, st.elapsed, st.exit)
-	d.p("\nThe hub saw the agent's instance with %d checks, %d of them passing, at the end of the run.\n", checks, passing)
-	d.p("\nCommands:\n")
-	d.cmd("agent-hub-serve", "agent-hub-tokens", "agent-hub-token", "agent-targets", "agent-run")
+		"for %s s under GNU `time -v` (`timeout` stops it with SIGTERM; time counts `timeout` too, which adds nothing measurable)", dur)
+	if withGossip != nil {
+		d.p("; then the same configuration with a `gossip:` section added (bind 127.0.0.1:0, joined to the hub, which gossips with the benchmark key, `lan` profile) for as long again")
+	}
+	d.p(".\n\n| agent | max RSS | CPU user | CPU system | CPU total | CPU %% | wall | exit |\n|---|---:|---:|---:|---:|---:|---:|---|\n")
+	row := func(name string, st timeStats) {
+		d.p("| %s | **%.1f MiB** (%d KiB) | %.2f s | %.2f s | %.2f s | %.2f%% | %s | %s |\n", name, float64(st.maxRSSKB)/1024, st.maxRSSKB,
+			st.user, st.sys, st.user+st.sys, (st.user+st.sys)/max(parseSeconds(dur), 1)*100, st.elapsed, st.exit)
+	}
+	row("without gossip", st)
+	if withGossip != nil {
+		row("with gossip", *withGossip)
+	}
+	d.p("\nThe hub saw the agent's instance with %d checks, %d of them passing, at the end of the run without gossip.", checks, passing)
+	if withGossip != nil {
+		if memberState != "" {
+			d.p(" After the run with gossip, the hub listed the agent's member `default/bench-agent/agent-1` as %s (it had joined, and left on SIGTERM).", memberState)
+		} else {
+			d.p(" After the run with gossip, the hub did **not** list the agent's member: it never joined.")
+		}
+	}
+	d.p("\n\nCommands:\n")
+	d.cmd("gossip-key", "agent-hub-serve", "agent-hub-tokens", "agent-hub-gossip-addr", "agent-hub-token", "agent-targets", "agent-run", "agent-gossip-run")
 	d.p("\n")
+	return nil
+}
+
+// gossipRun is one `loadgen gossip` result and the name its commands were recorded under.
+type gossipRun[T any] struct {
+	name string // the run directory, e.g. gossip-detect-10, and its commands' prefix
+	res  T
+}
+
+// readGossipRuns reads file from every run directory matching pattern ("gossip-detect-*"),
+// ordered by the number that ends the directory's name.
+func readGossipRuns[T any](r *benchRun, pattern, file string) ([]gossipRun[T], error) {
+	paths, err := filepath.Glob(r.path(pattern, file))
+	if err != nil {
+		return nil, fmt.Errorf("find %s: %w", file, err)
+	}
+	var runs []gossipRun[T]
+	for _, p := range paths {
+		g := gossipRun[T]{name: filepath.Base(filepath.Dir(p))}
+		if err := readJSONFile(p, &g.res); err != nil {
+			return nil, err
+		}
+		runs = append(runs, g)
+	}
+	size := func(name string) int {
+		n, _ := strconv.Atoi(name[strings.LastIndex(name, "-")+1:])
+		return n
+	}
+	slices.SortFunc(runs, func(a, b gossipRun[T]) int { return size(a.name) - size(b.name) })
+	return runs, nil
+}
+
+// gossipCommands writes the commands of a gossip measurement: its hub's, then its own.
+func (d *docWriter) gossipCommands(name string, extra ...string) {
+	d.cmd(append([]string{name + "-hub-serve", name + "-hub-tokens", name + "-hub-gossip-addr"}, append(extra, name)...)...)
+}
+
+// secs renders seconds with two decimals.
+func secs(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) + " s" }
+
+func gossipSection(d *docWriter) error {
+	r := d.r
+	detects, err := readGossipRuns[detectResult](r, "gossip-detect-*", "detect.json")
+	if err != nil {
+		return err
+	}
+	soaks, err := readGossipRuns[soakResult](r, "gossip-soak", "soak.json")
+	if err != nil {
+		return err
+	}
+	converges, err := readGossipRuns[convergeResult](r, "gossip-converge-*", "converge.json")
+	if err != nil {
+		return err
+	}
+	bandwidths, err := readGossipRuns[bandwidthResult](r, "gossip-bandwidth", "bandwidth.json")
+	if err != nil {
+		return err
+	}
+	for _, m := range []struct {
+		n    int
+		what string
+	}{{len(detects), "gossip failure detection"}, {len(soaks), "gossip false failures under load"},
+		{len(converges), "gossip convergence"}, {len(bandwidths), "gossip bandwidth"}} {
+		if m.n == 0 {
+			d.failed = append(d.failed, m.what)
+		}
+	}
+	if len(detects)+len(soaks)+len(converges)+len(bandwidths) == 0 {
+		return nil
+	}
+
+	d.p("## 5. Gossip\n\n")
+	d.p("A real hub (`bin/hub serve --dev ... --gossip-bind 127.0.0.1:0 --gossip-key-file ... --gossip-profile lan`, a fresh one for every measurement) "+
+		"and agents gossiping with it on loopback, encrypted with one key, on the `lan` profile (probe every 500 ms, probe timeout 300 ms, suspicion multiplier 3). "+
+		"To spare the machine's %s cores, the agents are pkg/gossip members inside one `loadgen gossip` process, each on its own port and carrying what an agent's member carries "+
+		"(node name `tenant/service/instance`, role `agent`, tenant, service and instance tags), except the one that failure detection kills, which is a real `bin/agent`. "+
+		"Where the hub has to act on a failure, every in-process member's instance is registered first by one report over HTTP with its service's agent token; "+
+		"the report announces a 1 h interval, so that heartbeat staleness cannot change their health during a measurement. "+
+		"The cluster's key, the same for every measurement (and for the agent with gossip in section 4):\n", r.machine["nproc"])
+	d.cmd("gossip-key")
+	d.p("\n")
+
+	if len(detects) > 0 {
+		d.p("### Failure detection: kill -9 → critical\n\n")
+		first := detects[0].res
+		d.p("The victim is `bin/agent` with gossip on (service `%s`, one exec check `true`, check and report interval %.0f s), joined to the hub; the other agents are in-process members. "+
+			"Each trial kills it with SIGKILL and asks `GET /api/v1/dashboard/health?service=%s` (viewer token) every %.0f ms until its instance is critical with the `%s` check; "+
+			"then restarts it and waits until it is passing without that check and its member is alive at the hub and in every in-process member, before the next trial. "+
+			"Goal: median < 4 s, max < 8 s.\n\n", victimService, first.HeartbeatIntervalSeconds, victimService, first.PollMS, gossipCheck)
+		d.p("| agents | trials | detected | median | p90 | max | min | back after a restart (median) | heartbeat only |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, g := range detects {
+			x := g.res
+			d.p("| %d (1 bin/agent + %d in-process) | %d | %d | **%s** | %s | **%s** | %s | %s | %.0f s |\n", x.Agents, x.InProcess, len(x.Trials), x.Detected,
+				secs(x.MedianSeconds), secs(x.P90Seconds), secs(x.MaxSeconds), secs(x.MinSeconds), secs(x.MedianRecovered), x.HeartbeatOnlySeconds)
+			all := x.Detected == len(x.Trials) && x.Error == ""
+			missed := ""
+			if !all {
+				missed = fmt.Sprintf(", %d of %d detected", x.Detected, len(x.Trials))
+			}
+			d.checks = append(d.checks,
+				check{fmt.Sprintf("gossip: kill -9 → critical, median of %d trials, %d agents", len(x.Trials), x.Agents), "< 4 s",
+					secs(x.MedianSeconds) + missed, all && x.MedianSeconds < targetDetectMedianS},
+				check{fmt.Sprintf("gossip: kill -9 → critical, max of %d trials, %d agents", len(x.Trials), x.Agents), "< 8 s",
+					secs(x.MaxSeconds) + missed, all && x.MaxSeconds < targetDetectMaxS},
+			)
+			if x.Error != "" {
+				d.p("\nThe trials at %d agents stopped early: %s\n", x.Agents, x.Error)
+			}
+		}
+		d.p("\n- Heartbeat only (computed, the baseline): without gossip the hub marks a silent instance critical once `stale_after` (%d, the hub's default) report intervals (%.0f s) "+
+			"have passed with no report, %.0f s after its last report, so up to %.0f s after a kill.\n", first.StaleAfter, first.HeartbeatIntervalSeconds,
+			first.HeartbeatOnlySeconds, first.HeartbeatOnlySeconds)
+		d.p("- A detection not seen within %.0f s counts as missed. Times include the health API's answer and the %.0f ms polling step.\n", first.TimeoutSeconds, first.PollMS)
+		d.p("\nCommands:\n")
+		for _, g := range detects {
+			d.gossipCommands(g.name, g.name+"-victim-token")
+		}
+		d.p("\n")
+	}
+
+	for _, g := range soaks {
+		x := g.res
+		d.p("### False failures with both cores busy\n\n")
+		d.p("%d agents (in-process members, registered instances) and the hub held together for %.0f s while %d busy loops (`sh -c 'while :; do :; done'`, "+
+			"started once the cluster had converged and killed at the end) kept the CPUs busy: they got %.0f CPU-seconds (%.2f cores' worth), and the load average (1/5/15 min) at the end was %s.\n\n",
+			x.Agents, x.DurationSeconds, x.Busy, x.BusyCPUSeconds, x.BusyCPUSeconds/max(x.DurationSeconds, 1), mdCell(x.LoadAvgEnd))
+		d.p("| failures declared at the hub | failure events the members received | suspicions raised | members alive at the hub at the end |\n|---:|---:|---:|---:|\n")
+		d.p("| **%.0f** | %d | %.0f | %d of %d |\n", x.HubFailed, x.MembersFailed, x.Suspicions, x.HubAlive, x.Agents+1)
+		d.p("\n- Failures declared at the hub: the rise of `centralhub_gossip_events_total{type=\"failed\"}` on its `/metrics` over the soak. " +
+			"Suspicions: memberlist's `memberlist.msg.suspect` counter summed over the in-process members (each member that accepts a suspicion counts it); a suspicion refuted in time declares no failure.\n")
+		d.checks = append(d.checks, check{fmt.Sprintf("gossip: failures declared among %d agents in %.0f s with both cores busy", x.Agents, x.DurationSeconds), "0",
+			fmt.Sprintf("%.0f", x.HubFailed), x.HubFailed == 0 && x.MembersFailed == 0})
+		d.p("\nCommands:\n")
+		d.gossipCommands(g.name)
+		d.p("\n")
+	}
+
+	if len(converges) > 0 {
+		d.p("### Convergence\n\n")
+		d.p("The members, all started at once in one process, each join the hub (retrying every 2 s until it answers). Times are from the start of the first member until the hub's members list " +
+			"(`GET /api/v1/dashboard/members`, admin of every tenant) showed every member and the hub alive, and until each member's own list did; both polled every 100 ms.\n\n")
+		d.p("| members | all started after | hub sees all alive | members see all alive: median | p90 | the last member | converged | members late (not converged at %.0f s) |\n"+
+			"|---:|---:|---:|---:|---:|---:|---:|---:|\n", converges[0].res.LateSeconds)
+		for _, g := range converges {
+			x := g.res
+			if x.Error != "" {
+				d.p("| %d + hub | %s | | | | | **not converged**: %s | %d |\n", x.Agents, secs(x.StartedSeconds), mdCell(x.Error), x.Late)
+				continue
+			}
+			d.p("| %d + hub | %s | %s | %s | %s | %s | **%s** | %d (%d of them missing a member) |\n", x.Agents, secs(x.StartedSeconds), secs(x.HubSeconds),
+				secs(x.MembersMedianSeconds), secs(x.MembersP90Seconds), secs(x.MembersMaxSeconds), secs(x.AllSeconds), x.Late, x.LateUnknowing)
+		}
+		d.p("\nJoin announcements spread by gossip over UDP, each retransmitted a limited number of times, so with every member joining at once a member can miss one altogether; " +
+			"it then does not know that member until its next full state exchange with a random member (memberlist's push-pull: ")
+		for i, g := range converges {
+			if i > 0 {
+				d.p(", ")
+			}
+			d.p("every %.0f s at %d members", g.res.PushPullSeconds, g.res.Want)
+		}
+		d.p("). The last member's time therefore varies from run to run with whether that happened; of the late members, \"missing a member\" counts those that did not know some member at all.\n")
+		d.p("\nCommands:\n")
+		for _, g := range converges {
+			d.gossipCommands(g.name)
+		}
+		d.p("\n")
+	}
+
+	for _, g := range bandwidths {
+		x := g.res
+		d.p("### Bandwidth\n\n")
+		d.p("%d in-process members and the hub, steady (%.0f s after every member saw all alive), counted over %.0f s: the bytes memberlist handed to the network according to its own "+
+			"go-metrics counters `memberlist.udp.sent` and `memberlist.tcp.sent` (hashicorp/memberlist `net.go`: the payload after encryption, without IP, UDP or TCP headers), "+
+			"gathered by an in-memory sink (`metrics.NewInmemSink`, the process's global sink) and summed over the members. The hub's own sends are not counted; it is one member like the others.\n\n",
+			x.Agents, x.WarmupSeconds, x.WindowSeconds)
+		d.p("| members | window | UDP sent | UDP packets | TCP sent | TCP writes | per member per second |\n|---:|---:|---:|---:|---:|---:|---:|\n")
+		d.p("| %d | %.0f s | %s B | %s | %s B | %s | **%s B/s** (UDP %s, TCP %s) |\n", x.Agents, x.WindowSeconds, rate(x.UDPBytes), rate(float64(x.UDPPackets)),
+			rate(x.TCPBytes), rate(float64(x.TCPWrites)), rate(x.PerNodePerSecond), rate(x.UDPPerNodePerSecond), rate(x.TCPPerNodePerSecond))
+		d.p("\nCommands:\n")
+		d.gossipCommands(g.name)
+		d.p("\n")
+	}
 	return nil
 }
 
@@ -560,7 +791,7 @@ func goBenchSection(d *docWriter) error {
 	if err != nil {
 		return fmt.Errorf("read benchstat output: %w", err)
 	}
-	d.p("## 5. Go micro-benchmarks\n\n")
+	d.p("## 6. Go micro-benchmarks\n\n")
 	d.p("`BenchmarkDecodeReport` (pkg/protocol): decode and validate a 5-check report of about 1.4 KB. " +
 		"`BenchmarkIngest` (hub/internal/httpapi): the whole ingest handler with a cached token over a real registry and bbolt store holding 10,000 instances; " +
 		"`heartbeat` is one request at a time with no status change, `mixed` is 32 concurrent requests with 1%% status changes, fsynced before they are answered. " +

@@ -1,8 +1,9 @@
 // Command loadgen is the Go side of `make bench` (scripts/bench.sh): it serves the bare
 // handler that ingest throughput is compared with, signs the tokens the load needs, registers
 // the benchmark fleet, sends fixed-rate background load, waits for the hub's write queue to
-// drain, checks the store file afterwards, serves the agent benchmark's check targets, and
-// writes docs/BENCHMARKS.md from the results.
+// drain, checks the store file afterwards, serves the agent benchmark's check targets, measures
+// gossip against a hub with many members in one process, and writes docs/BENCHMARKS.md from
+// the results.
 //
 // Usage: loadgen <command> [flags]; `loadgen <command> -h` lists a command's flags.
 package main
@@ -38,6 +39,7 @@ var commands = []command{
 	{"drain", "wait until the hub's write queue has drained into the store", drain},
 	{"verify", "check the store file against what a wrk run sent", verify},
 	{"serve-targets", "serve TCP and HTTP listeners for the agent's checks", serveTargets},
+	{"gossip", "measure gossip against a hub: failure detection, false failures, convergence, bandwidth", gossipBench},
 	{"doc", "write docs/BENCHMARKS.md from a run's results", doc},
 }
 
