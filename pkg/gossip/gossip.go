@@ -5,6 +5,7 @@ package gossip
 
 import (
 	"cmp"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -34,6 +35,7 @@ const (
 	TagService  = "service"  // the agent's service
 	TagInstance = "instance" // the agent's instance
 	TagAPI      = "api"      // a hub's API address
+	TagBoot     = "boot"     // the agent's boot (unix ns), as in its reports
 )
 
 // Member roles.
@@ -130,9 +132,12 @@ type Config struct {
 	// KeyringFile is where the keyring persists, so a rotated key survives a restart. When it
 	// exists it wins over Keys.
 	KeyringFile string
-	Profile     Profile       // timing profile (default ProfileLAN)
-	JoinRetry   time.Duration // pause between join attempts (default 2s)
-	Logger      *slog.Logger
+	// SnapshotFile, when set, is where serf records the members it knows, so that a restarted
+	// member rejoins them by itself (even after a graceful leave).
+	SnapshotFile string
+	Profile      Profile       // timing profile (default ProfileLAN)
+	JoinRetry    time.Duration // pause between join attempts (default 2s)
+	Logger       *slog.Logger
 }
 
 // DefaultConfig returns a Config with the LAN profile and a 2 s join retry.
@@ -220,6 +225,10 @@ func New(cfg Config) (*Gossip, error) {
 	}
 	sc.MemberlistConfig = mc
 	sc.ReconnectInterval = reconnectInterval
+	if cfg.SnapshotFile != "" {
+		sc.SnapshotPath = cfg.SnapshotFile
+		sc.RejoinAfterLeave = true // a restart after a graceful stop must find the cluster again
+	}
 	host, port, err := splitHostPort(cfg.Bind)
 	if err != nil {
 		return nil, fmt.Errorf("gossip bind: %w", err)
@@ -403,6 +412,19 @@ func copyMember(m serf.Member) Member {
 	return Member{Name: m.Name, Addr: net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port))), Tags: tags, Status: m.Status.String()}
 }
 
+// Join joins addrs now, once; the number of members that answered is returned.
+func (g *Gossip) Join(addrs []string) (int, error) {
+	n, err := g.serf.Join(addrs, true)
+	if err != nil {
+		return n, fmt.Errorf("gossip join: %w", err)
+	}
+	return n, nil
+}
+
+// Running reports whether the member still takes part in the cluster: serf shuts itself down
+// when it loses a node name conflict, and a member that left or shut down is out too.
+func (g *Gossip) Running() bool { return g.serf.State() == serf.SerfAlive }
+
 // Events delivers membership changes; a consumer must keep reading it. It is closed by Shutdown.
 func (g *Gossip) Events() <-chan Event { return g.events }
 
@@ -565,10 +587,19 @@ func keyReport(resp *serf.KeyResponse) KeyReport {
 	return rep
 }
 
-// slogWriter turns serf's and memberlist's log lines into debug records.
+// slogWriter turns serf's and memberlist's log lines into records: [ERR] lines (a name
+// conflict, a packet no key decrypts) as errors, [WARN] as warnings, the rest as debug.
 type slogWriter struct{ log *slog.Logger }
 
 func (w slogWriter) Write(p []byte) (int, error) {
-	w.log.Debug(strings.TrimSpace(string(p)), "component", "gossip")
+	line := strings.TrimSpace(string(p))
+	level := slog.LevelDebug
+	switch {
+	case strings.Contains(line, "[ERR]"):
+		level = slog.LevelError
+	case strings.Contains(line, "[WARN]"):
+		level = slog.LevelWarn
+	}
+	w.log.Log(context.Background(), level, line)
 	return len(p), nil
 }

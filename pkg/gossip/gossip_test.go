@@ -167,14 +167,23 @@ func TestEventsCarryTypes(t *testing.T) {
 }
 
 func TestWrongKeyCannotJoin(t *testing.T) {
-	a := member(t, "a", [][]byte{key(t)})
+	ka := key(t)
+	a := member(t, "a", [][]byte{ka})
 	b := member(t, "b", [][]byte{key(t)}, addrOf(a))
-	// b keeps retrying its join (every 100 ms); for a second, neither may list the other.
+	// The control: a member with a's key joins the same way, and b's attempts ran meanwhile.
+	c := member(t, "c", [][]byte{ka}, addrOf(a))
+	eventually(t, 10*time.Second, "c joined", func() error {
+		if !c.Joined() || states(a)["c"] != "alive" {
+			return fmt.Errorf("c joined %v, a sees %v", c.Joined(), states(a))
+		}
+		return nil
+	})
+	// b keeps retrying its join (every 100 ms); for another second neither side may list it.
 	for range 20 {
 		if _, ok := states(a)["b"]; ok {
 			t.Fatal("a member with another key joined")
 		}
-		if _, ok := states(b)["a"]; ok {
+		if _, ok := states(b)["a"]; ok || b.Joined() {
 			t.Fatal("b joined a cluster whose key it does not have")
 		}
 		time.Sleep(50 * time.Millisecond)

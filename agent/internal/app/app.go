@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +51,7 @@ type App struct {
 	apiLn, metricsLn   net.Listener // metricsLn is nil without metrics_listen
 	apiSrv, metricsSrv *http.Server
 	gossip             *gossip.Gossip // nil without a gossip section
+	view               *cluster.View  // gossip's view of the hubs; nil without gossip
 
 	started   atomic.Bool
 	closeOnce sync.Once
@@ -114,12 +116,14 @@ func New(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 		Logger:    logger.With("component", "sender"),
 		Metrics:   hubclient.NewMetrics(reg),
 	}
+	boot := time.Now().UnixNano()
 	var gossipHealth func() any
 	if cfg.Gossip != nil {
-		if a.gossip, err = startGossip(cfg, logger.With("component", "gossip")); err != nil {
+		if a.gossip, err = startGossip(cfg, boot, logger.With("component", "gossip")); err != nil {
 			return nil, err
 		}
 		view := cluster.New(a.gossip.Members, a.gossip.LocalName())
+		a.view = view
 		senderCfg.Liveness = view // orders the configured hubs; never adds one
 		reg.MustRegister(view.Collector())
 		gossipHealth = func() any { return view.Summary() }
@@ -136,7 +140,7 @@ func New(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 		Runbook:      cfg.Runbook,
 		Tags:         cfg.Tags,
 		Meta:         cfg.Meta,
-		Boot:         time.Now().UnixNano(),
+		Boot:         boot, // also in the gossip tags, so the hub ties the member to this boot
 		Interval:     protocol.Duration(cfg.Interval),
 		DependsOn:    cfg.DependsOn,
 	}, runner, a.sender, logger.With("component", "reporter"))
@@ -160,7 +164,7 @@ func NodeName(cfg *config.Config) string {
 }
 
 // startGossip starts the agent's gossip member: it listens at once and joins in the background.
-func startGossip(cfg *config.Config, logger *slog.Logger) (*gossip.Gossip, error) {
+func startGossip(cfg *config.Config, boot int64, logger *slog.Logger) (*gossip.Gossip, error) {
 	key, err := gossip.ReadKeyFile(cfg.Gossip.KeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("gossip.key_file: %w", err)
@@ -177,6 +181,7 @@ func startGossip(cfg *config.Config, logger *slog.Logger) (*gossip.Gossip, error
 		gossip.TagTenant:   cfg.Tenant,
 		gossip.TagService:  cfg.Service,
 		gossip.TagInstance: cfg.Instance,
+		gossip.TagBoot:     strconv.FormatInt(boot, 10),
 	}
 	gc.Keys = [][]byte{key}
 	gc.KeyringFile = cfg.Gossip.KeyringFile
@@ -305,6 +310,9 @@ func (a *App) Run(ctx context.Context) error {
 	defer stopSender()
 	senderDone := make(chan struct{})
 	go func() { defer close(senderDone); a.sender.Run(senderCtx) }()
+	if a.gossip != nil {
+		workers.Go(func() { a.keepJoined(ctx) })
+	}
 
 	<-ctx.Done()
 	a.log.Info("agent stopping")
@@ -332,4 +340,30 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	a.log.Info("agent stopped")
 	return nil
+}
+
+// RejoinInterval is how often an agent that knows no alive hub joins its gossip.join
+// addresses again: a hub restarted without its snapshot (a fresh data directory) reaches
+// out to nobody, and serf retries only members it saw fail, not those that left.
+var RejoinInterval = 10 * time.Second
+
+// keepJoined joins gossip.join again whenever no hub is known alive, until ctx ends.
+func (a *App) keepJoined(ctx context.Context) {
+	t := time.NewTicker(RejoinInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if a.view.Summary().AliveHubs > 0 {
+			continue
+		}
+		if n, err := a.gossip.Join(a.cfg.Gossip.Join); err != nil {
+			a.log.Warn("no hub alive in gossip; joining again failed", "join", a.cfg.Gossip.Join, "err", err)
+		} else {
+			a.log.Info("no hub alive in gossip; joined again", "contacted", n)
+		}
+	}
 }

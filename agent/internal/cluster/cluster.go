@@ -189,8 +189,10 @@ func (v *View) Collector() prometheus.Collector { return collector{v} }
 
 type collector struct{ v *View }
 
+// Describe implements prometheus.Collector.
 func (c collector) Describe(ch chan<- *prometheus.Desc) { ch <- membersDesc }
 
+// Collect implements prometheus.Collector.
 func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counts := make(map[string]int, len(States))
 	for _, m := range c.v.members() {

@@ -36,7 +36,12 @@ type App struct {
 	stopping atomic.Bool
 	gossip   *gossip.Gossip      // nil when gossip is off
 	watcher  *membership.Watcher // nil when gossip is off
+	started  time.Time
 }
+
+// joinGrace bounds how long /ready waits for a gossip join: a hub whose join addresses are all
+// down must still serve (it reports degraded instead).
+var joinGrace = 30 * time.Second
 
 // New opens the store, loads the registry, builds the API and listens, so that a taken port
 // or an unreadable store fails here rather than after start-up. keys signs and verifies tokens.
@@ -44,7 +49,7 @@ func New(ctx context.Context, cfg Config, keys *auth.Keys, log *slog.Logger) (*A
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log}
+	a := &App{cfg: cfg, log: log, started: time.Now()}
 	store, err := bolt.Open(cfg.DataDir)
 	if err != nil {
 		return nil, err
@@ -80,7 +85,7 @@ func New(ctx context.Context, cfg Config, keys *auth.Keys, log *slog.Logger) (*A
 			return registry.NewCollector(reg, visible, hubWide)
 		},
 		Version: Version, MetricsPublic: cfg.MetricsPublic, MaxBody: int64(cfg.Ingest.MaxBody),
-		Ready: a.readiness,
+		Ready: a.readiness, Degraded: a.degraded,
 	}
 	if cfg.Gossip.Bind != "" {
 		if a.gossip, err = startGossip(cfg, ln.Addr().String(), log); err != nil {
@@ -121,22 +126,48 @@ func (a *App) readiness() error {
 	if a.stopping.Load() {
 		return errors.New("stopping")
 	}
-	if a.gossip != nil && !a.gossip.Joined() {
+	if a.gossip != nil && !a.gossip.Running() {
+		return errors.New("gossip stopped")
+	}
+	if a.gossip != nil && !a.gossip.Joined() && time.Since(a.started) < joinGrace {
 		return errors.New("gossip not joined yet")
 	}
 	return nil
 }
 
+// degraded says why the hub serves in a degraded way, or "" when it does not: gossip stopped
+// (serf shuts itself down on a node name conflict), or no join address has answered.
+func (a *App) degraded() string {
+	switch {
+	case a.gossip == nil:
+		return ""
+	case !a.gossip.Running():
+		return "gossip stopped"
+	case !a.gossip.Joined():
+		return "gossip not joined"
+	}
+	return ""
+}
+
 // Gossip is the hub's gossip member, nil when gossip is off; for in-process tests.
 func (a *App) Gossip() *gossip.Gossip { return a.gossip }
 
-// Run serves until ctx ends, then stops in order: readiness goes 503 (for ShutdownDelay, so
-// load balancers notice), the listener stops accepting and in-flight requests finish (bounded by ShutdownTimeout), the registry flushes
+// Run serves until ctx ends, then stops in order: readiness goes 503 and the hub leaves the
+// gossip cluster (so peers see it leave, not fail), then ShutdownDelay passes (so load balancers
+// notice), the listener stops accepting and in-flight requests finish (bounded by ShutdownTimeout), the registry flushes
 // what is not yet durable, and the store closes.
 func (a *App) Run(ctx context.Context) error {
 	regCtx, stopRegistry := context.WithCancel(context.WithoutCancel(ctx))
 	regDone := make(chan error, 1)
 	go func() { regDone <- a.registry.Run(regCtx) }()
+	if a.gossip == nil {
+		// Only gossip clears what gossip said: without it, no instance stays unreachable.
+		if n, err := a.registry.ClearUnreachable(ctx); err != nil {
+			a.log.Warn("clear gossip state", "err", err)
+		} else if n > 0 {
+			a.log.Info("gossip is off: cleared the unreachable mark of instances", "instances", n)
+		}
+	}
 
 	watchCtx, stopWatcher := context.WithCancel(context.WithoutCancel(ctx))
 	watchDone := make(chan struct{})

@@ -148,12 +148,26 @@ func (g *GossipConfig) validate(dev bool) error {
 		}
 		return nil
 	}
-	for name, addr := range map[string]string{"gossip.bind": g.Bind, "gossip.advertise": g.Advertise, "gossip.api_address": g.APIAddress} {
-		if addr == "" {
+	// memberlist binds and advertises IP addresses only: a host name would fail at start (or,
+	// for bind, silently listen on every interface).
+	for _, f := range []struct{ name, addr string }{{"gossip.bind", g.Bind}, {"gossip.advertise", g.Advertise}} {
+		if f.addr == "" {
 			continue
 		}
-		if _, _, err := net.SplitHostPort(addr); err != nil && name != "gossip.bind" {
-			return fmt.Errorf("%s: %q is not host:port", name, addr)
+		host, _, err := net.SplitHostPort(f.addr)
+		if err != nil {
+			if f.name != "gossip.bind" {
+				return fmt.Errorf("%s: %q is not IP:port", f.name, f.addr)
+			}
+			host = f.addr // bind may omit the port
+		}
+		if host != "" && net.ParseIP(host) == nil {
+			return fmt.Errorf("%s: %q is not an IP address (memberlist takes no host names)", f.name, host)
+		}
+	}
+	if g.APIAddress != "" {
+		if _, _, err := net.SplitHostPort(g.APIAddress); err != nil {
+			return fmt.Errorf("gossip.api_address: %q is not host:port", g.APIAddress)
 		}
 	}
 	for i, j := range g.Join {

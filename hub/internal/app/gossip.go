@@ -31,14 +31,20 @@ func startGossip(cfg Config, apiAddr string, log *slog.Logger) (*gossip.Gossip, 
 	}
 	api := advertisedAPI(gc, apiAddr)
 	c := gossip.DefaultConfig()
-	c.NodeName = "hub/" + api
+	c.NodeName = hubNodeName(api)
 	c.Bind, c.Advertise, c.Join, c.Profile, c.Logger = gc.Bind, gc.Advertise, gc.Join, profile, log.With("component", "gossip")
 	c.Keys = [][]byte{key}
 	c.KeyringFile = gc.KeyringFile
 	if c.KeyringFile == "" {
 		c.KeyringFile = filepath.Join(cfg.DataDir, "gossip-keyring")
 	}
+	// The snapshot lets a restarted hub rejoin the members it knew by itself: after a graceful
+	// leave nobody else would reach out to it.
+	c.SnapshotFile = filepath.Join(cfg.DataDir, "gossip-snapshot")
 	c.Tags = map[string]string{gossip.TagRole: gossip.RoleHub, gossip.TagAPI: api}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
 	if err := os.MkdirAll(filepath.Dir(c.KeyringFile), 0o700); err != nil {
 		return nil, fmt.Errorf("gossip.keyring_file: %w", err)
 	}
@@ -59,6 +65,20 @@ func startGossip(cfg Config, apiAddr string, log *slog.Logger) (*gossip.Gossip, 
 	}
 	log.Info("gossip on", "bind", gc.Bind, "node", c.NodeName, "api", api, "profile", string(profile), "join", []string(gc.Join))
 	return g, nil
+}
+
+// hubNodeName is the hub's gossip node name, unique in the cluster: hub/ and its API address, or
+// when that names no host, hub/, the host name and the API port.
+func hubNodeName(api string) string {
+	host, port, err := net.SplitHostPort(api)
+	if err == nil && unspecified(host) {
+		name, herr := os.Hostname()
+		if herr != nil || name == "" {
+			name = "unknown-host"
+		}
+		return "hub/" + net.JoinHostPort(name, port)
+	}
+	return "hub/" + api
 }
 
 // advertisedAPI is the API address the hub's gossip tags carry.

@@ -40,6 +40,8 @@ func TestGossipConfig(t *testing.T) {
 		{name: "bad profile", args: []string{"--dev", "--gossip-bind", ":7946", "--gossip-profile", "fast"}, wantErr: "gossip.profile"},
 		{name: "bad advertise", args: []string{"--dev", "--gossip-bind", ":7946", "--gossip-advertise", "nope"}, wantErr: "gossip.advertise"},
 		{name: "settings without bind", args: []string{"--gossip-join", "a:1"}, wantErr: "gossip.bind: required"},
+		{name: "advertise must be an IP", args: []string{"--dev", "--gossip-bind", ":7946", "--gossip-advertise", "hub-1:7946"}, wantErr: "gossip.advertise: \"hub-1\" is not an IP address"},
+		{name: "bind must be an IP", args: []string{"--dev", "--gossip-bind", "hub-1:7946"}, wantErr: "gossip.bind: \"hub-1\" is not an IP address"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -73,6 +75,48 @@ func TestAdvertisedAPI(t *testing.T) {
 		if got := advertisedAPI(tc.gc, tc.listen); got != tc.want {
 			t.Errorf("advertisedAPI(%+v, %s) = %s, want %s", tc.gc, tc.listen, got, tc.want)
 		}
+	}
+}
+
+func TestHubNodeNameIsUnique(t *testing.T) {
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := hubNodeName(":7000"); got != "hub/"+host+":7000" {
+		t.Fatalf("no host in the API address: %s, want the host name", got)
+	}
+	if got := hubNodeName("10.0.0.5:7000"); got != "hub/10.0.0.5:7000" {
+		t.Fatalf("%s", got)
+	}
+}
+
+// TestReadyWaitsForJoin: a hub whose join address does not answer is not ready and says it is
+// degraded (within joinGrace).
+func TestReadyWaitsForJoin(t *testing.T) {
+	listen := "127.0.0.1:" + freePortNum(t)
+	stop := runHub(t, "--dev", "--data-dir", t.TempDir(), "--listen", listen,
+		"--gossip-bind", "127.0.0.1:"+freePortNum(t), "--gossip-join", "127.0.0.1:"+freePortNum(t))
+	defer stop()
+	var health map[string]string
+	poll(t, 10*time.Second, func() bool {
+		res, err := http.Get("http://" + listen + "/health")
+		if err != nil {
+			return false
+		}
+		defer res.Body.Close()
+		return json.NewDecoder(res.Body).Decode(&health) == nil
+	})
+	if health["status"] != "degraded" {
+		t.Fatalf("health before the join: %v, want degraded", health)
+	}
+	res, err := http.Get("http://" + listen + "/ready")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 503 {
+		t.Fatalf("ready before the join: %d, want 503", res.StatusCode)
 	}
 }
 
@@ -157,7 +201,7 @@ func TestGossipEndToEnd(t *testing.T) {
 			}
 		}
 	}()
-	agent := member("default/orders/o1", map[string]string{gossip.TagRole: gossip.RoleAgent, gossip.TagTenant: "default", gossip.TagService: "orders", gossip.TagInstance: "o1"})
+	agent := member("default/orders/o1", map[string]string{gossip.TagRole: gossip.RoleAgent, gossip.TagTenant: "default", gossip.TagService: "orders", gossip.TagInstance: "o1", gossip.TagBoot: "1"})
 	go func() {
 		for range agent.Events() {
 		}

@@ -83,7 +83,10 @@ func keys(ctx context.Context, args []string, stdout, stderr io.Writer, getenv e
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse // never resend a key or token to wherever a redirect points
+	}}
+	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("keys %s: %w", action, err)
 	}

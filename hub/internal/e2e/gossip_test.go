@@ -56,6 +56,26 @@ func gossipYAML(bind, join, keyFile string) string {
 		bind, join, keyFile, keyFile+"."+strings.NewReplacer(":", "_", ".", "_").Replace(bind)+".keyring")
 }
 
+// failedEvents reads centralhub_gossip_events_total{type="failed"} from the hub's /metrics.
+func failedEvents(t *testing.T, h *hubProc) float64 {
+	t.Helper()
+	code, body := getJSON(t, h.url+"/metrics", issue(t, auth.Admin, "*", ""), nil)
+	if code != 200 {
+		t.Fatalf("metrics: %d", code)
+	}
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, `centralhub_gossip_events_total{type="failed"} `); ok {
+			var n float64
+			if _, err := fmt.Sscan(v, &n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no failed events series in /metrics")
+	return 0
+}
+
 type membersDoc struct {
 	Members []struct {
 		Name       string            `json:"name"`
@@ -132,6 +152,11 @@ func TestGossipCluster(t *testing.T) {
 		t.Fatalf("the victim's sibling is %s (%s)", got, checks)
 	}
 
+	failedBefore := failedEvents(t, h)
+	if failedBefore < 1 {
+		t.Fatalf("the kill counted %v failed events", failedBefore)
+	}
+
 	// SIGTERM: deregistered, never critical.
 	leaver := agents[2]
 	_ = leaver.proc.cmd.Process.Signal(syscall.SIGTERM)
@@ -151,6 +176,9 @@ func TestGossipCluster(t *testing.T) {
 	}
 	if st := memberStates(t, h)[fmt.Sprintf("default/%s/%s", leaver.service, leaver.instance)]; st != "left" {
 		t.Fatalf("the stopped agent's member is %q, want left", st)
+	}
+	if n := failedEvents(t, h); n != failedBefore {
+		t.Fatalf("a graceful stop counted as a failure: failed events %v → %v", failedBefore, n)
 	}
 
 	// The killed agent comes back.
@@ -293,5 +321,54 @@ func TestAgentFailsOverToAliveHub(t *testing.T) {
 	}
 	if st := memberStates(t, h2)["hub/"+strings.TrimPrefix(h1.url, "http://")]; st != "left" {
 		t.Fatalf("the stopped hub's member is %q on the second hub, want left", st)
+	}
+}
+
+// TestHubRestartRejoinsGossip: a hub stopped with SIGTERM leaves the cluster; restarted, it
+// must be back in it — with its data directory by its gossip snapshot, with a fresh one by the
+// agents joining again when they know no hub alive — so that a kill -9 is still noticed.
+func TestHubRestartRejoinsGossip(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := gossipKeyFile(t, dir)
+	listen, hubGossip := freePort(t), freePortOn(t, "127.0.0.1")
+	hubArgs := []string{"--gossip-bind", hubGossip, "--gossip-key-file", keyFile}
+	h := startHub(t, dir+"/data", listen, hubArgs...)
+	checks := "  - name: alive\n    exec: {command: [\"true\"]}\n    interval: 1s\n"
+	var agents []*proc
+	for i := range 3 {
+		inst := fmt.Sprintf("orders-%d", i)
+		cfg := agentConfigWith(t, dir, h.url, "orders", inst, checks,
+			strings.Replace(gossipYAML(freePortOn(t, fmt.Sprintf("127.0.0.%d", 30+i)), hubGossip, keyFile), "interval: 10s", "interval: 2s", 1))
+		agents = append(agents, startAgent(t, cfg))
+	}
+	allAlive := func(h *hubProc, want int) {
+		t.Helper()
+		eventually(t, 30*time.Second, fmt.Sprintf("%d members alive in the hub's gossip", want), func() error {
+			states := memberStates(t, h)
+			alive := 0
+			for _, st := range states {
+				if st == "alive" {
+					alive++
+				}
+			}
+			if alive != want {
+				return fmt.Errorf("%v", states)
+			}
+			return nil
+		})
+	}
+	for i := range agents {
+		waitStatus(t, h, "orders", fmt.Sprintf("orders-%d", i), "passing", 30*time.Second)
+	}
+	allAlive(h, 4)
+
+	for round, dataDir := range []string{dir + "/data", dir + "/fresh-data"} {
+		h.stop(t)
+		h = startHub(t, dataDir, listen, hubArgs...)
+		allAlive(h, 4-round) // the hub and the agents not yet killed
+		victim := fmt.Sprintf("orders-%d", round)
+		waitStatus(t, h, "orders", victim, "passing", 30*time.Second)
+		agents[round].kill()
+		waitStatus(t, h, "orders", victim, "critical", 20*time.Second, "hub:gossip=critical")
 	}
 }

@@ -74,7 +74,7 @@ func (s *Server) listGossipKeys(w http.ResponseWriter, _ *http.Request) error {
 		body.Keys = append(body.Keys, keyView{Fingerprint: gossip.Fingerprint(k.Key), Members: k.Members, Primary: k.Primary})
 	}
 	if err != nil {
-		writeJSON(w, http.StatusConflict, keysFailed{Error: "not every member answered: " + err.Error(), Errors: rep.Errors})
+		writeJSON(w, http.StatusConflict, keysFailed{Error: err.Error(), Errors: rep.Errors})
 		return nil
 	}
 	writeJSON(w, http.StatusOK, body)

@@ -67,7 +67,8 @@ func drain(g *gossip.Gossip) {
 }
 
 func agentTags(tenant, service, instance string) map[string]string {
-	return map[string]string{gossip.TagRole: gossip.RoleAgent, gossip.TagTenant: tenant, gossip.TagService: service, gossip.TagInstance: instance}
+	return map[string]string{gossip.TagRole: gossip.RoleAgent, gossip.TagTenant: tenant, gossip.TagService: service, gossip.TagInstance: instance,
+		gossip.TagBoot: "1"} // reportJSON's boot
 }
 
 // gossipEnv is an API whose hub is a real gossip member, with three agent members: one of

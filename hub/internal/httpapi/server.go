@@ -45,11 +45,12 @@ type Config struct {
 	RegistryCollector func(visible registry.Visibility, hubWide bool) prometheus.Collector
 	Log               *slog.Logger
 	Version           string
-	MetricsPublic     bool         // serve /metrics without a token
-	MaxBody           int64        // report body cap in bytes (default 1 MiB)
-	Ready             func() error // nil when the hub can serve; the reason otherwise
-	Members           Members      // gossip members; nil when gossip is off
-	Keyring           Keyring      // the gossip keyring; nil when gossip is off
+	MetricsPublic     bool          // serve /metrics without a token
+	MaxBody           int64         // report body cap in bytes (default 1 MiB)
+	Ready             func() error  // nil when the hub can serve; the reason otherwise
+	Degraded          func() string // optional: why the hub is degraded besides its store, or ""
+	Members           Members       // gossip members; nil when gossip is off
+	Keyring           Keyring       // the gossip keyring; nil when gossip is off
 }
 
 // Server routes the hub's HTTP API.
@@ -182,7 +183,7 @@ func (p slogPrinter) Println(v ...any) { p.log.Error("metrics exposition", "err"
 // health is the hub's own liveness; it shows no internals.
 func (s *Server) health(w http.ResponseWriter, _ *http.Request) error {
 	st := "healthy"
-	if ok, _ := s.cfg.Registry.StoreHealth(); !ok {
+	if ok, _ := s.cfg.Registry.StoreHealth(); !ok || (s.cfg.Degraded != nil && s.cfg.Degraded() != "") {
 		st = "degraded"
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": st, "version": s.cfg.Version})

@@ -7,9 +7,10 @@ package membership
 import (
 	"cmp"
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,8 +23,8 @@ import (
 
 // Registry is what the watcher needs of the service registry.
 type Registry interface {
-	ApplyGossip(ctx context.Context, key hub.InstanceKey, change registry.GossipChange) (known bool, lastReport time.Time, err error)
-	Known(key hub.InstanceKey) bool
+	ApplyGossip(ctx context.Context, key hub.InstanceKey, boot int64, change registry.GossipChange) (known bool, lastReport time.Time, err error)
+	Known(key hub.InstanceKey) bool // has reported with a valid token
 }
 
 // Cluster is what the watcher needs of the hub's gossip member.
@@ -68,7 +69,7 @@ func New(cluster Cluster, reg Registry, promReg prometheus.Registerer, log *slog
 		}, []string{"type"}),
 		detected: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "centralhub_gossip_failure_detection_seconds",
-			Help:    "For each registered agent gossip declared failed: time from its last report to the failure, i.e. how long the hub went without word of it (heartbeats alone would take stale_after intervals).",
+			Help:    "For each registered agent gossip declared failed: time from its last report (the latest it is known alive) to the verdict, a bound on the detection time that exceeds it by at most one report interval.",
 			Buckets: []float64{.5, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 60, 120},
 		}),
 	}
@@ -77,7 +78,7 @@ func New(cluster Cluster, reg Registry, promReg prometheus.Registerer, log *slog
 	}
 	for _, c := range []prometheus.Collector{w.events, w.detected, membersCollector{w}} {
 		if err := promReg.Register(c); err != nil {
-			return nil, errors.Join(errors.New("register gossip metrics"), err)
+			return nil, fmt.Errorf("register gossip metrics: %w", err)
 		}
 	}
 	return w, nil
@@ -106,6 +107,11 @@ var changes = map[gossip.EventType]registry.GossipChange{
 	gossip.MemberReap:   registry.GossipReaped,
 }
 
+// applyTimeout bounds how long one event waits for its change to be durable; past it the
+// change stays in memory and is written with the next flush, so a slow store cannot hold up
+// the gossip events behind it.
+const applyTimeout = 5 * time.Second
+
 func (w *Watcher) apply(ctx context.Context, ev gossip.Event) {
 	w.events.WithLabelValues(string(ev.Type)).Inc()
 	key, ok := agentKey(ev.Member)
@@ -117,17 +123,25 @@ func (w *Watcher) apply(ctx context.Context, ev gossip.Event) {
 	if !ok {
 		return
 	}
-	known, lastReport, err := w.reg.ApplyGossip(ctx, key, change)
+	boot, err := strconv.ParseInt(ev.Member.Tags[gossip.TagBoot], 10, 64)
+	if err != nil {
+		w.log.Info("gossip event of an agent member without a boot tag; ignored", "member", ev.Member.Name, "type", string(ev.Type))
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, applyTimeout)
+	defer cancel()
+	known, lastReport, err := w.reg.ApplyGossip(ctx, key, boot, change)
 	switch {
 	case err != nil:
-		w.log.Error("gossip event not applied", "member", ev.Member.Name, "type", string(ev.Type), "err", err)
+		w.log.Warn("gossip event applied in memory, not yet durable", "member", ev.Member.Name, "type", string(ev.Type), "err", err)
 	case !known:
-		w.log.Info("gossip event of an instance that never reported; ignored", "member", ev.Member.Name, "type", string(ev.Type))
+		w.log.Info("gossip event of no registered instance of that boot; ignored", "member", ev.Member.Name, "type", string(ev.Type), "boot", boot)
+		return
 	default:
-		if change == registry.GossipFailed && !lastReport.IsZero() {
-			w.detected.Observe(ev.At.Sub(lastReport).Seconds())
-		}
 		w.log.Info("gossip event applied", "instance", key.String(), "type", string(ev.Type))
+	}
+	if change == registry.GossipFailed && !lastReport.IsZero() {
+		w.detected.Observe(ev.At.Sub(lastReport).Seconds())
 	}
 }
 

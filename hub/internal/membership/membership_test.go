@@ -26,6 +26,7 @@ func (f *fakeCluster) Members() []gossip.Member    { return f.members }
 
 type applied struct {
 	key    hub.InstanceKey
+	boot   int64
 	change registry.GossipChange
 }
 
@@ -35,18 +36,19 @@ type fakeRegistry struct {
 	applied []applied
 }
 
-func (f *fakeRegistry) ApplyGossip(_ context.Context, key hub.InstanceKey, c registry.GossipChange) (bool, time.Time, error) {
+func (f *fakeRegistry) ApplyGossip(_ context.Context, key hub.InstanceKey, boot int64, c registry.GossipChange) (bool, time.Time, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.applied = append(f.applied, applied{key, c})
-	return f.known[key], time.Unix(100, 0), nil
+	f.applied = append(f.applied, applied{key, boot, c})
+	return f.known[key] && boot == 7, time.Unix(100, 0), nil
 }
 
 func (f *fakeRegistry) Known(key hub.InstanceKey) bool { return f.known[key] }
 
 func agent(name, tenant, service, instance string) gossip.Member {
 	return gossip.Member{Name: name, Status: "alive", Tags: map[string]string{
-		gossip.TagRole: gossip.RoleAgent, gossip.TagTenant: tenant, gossip.TagService: service, gossip.TagInstance: instance}}
+		gossip.TagRole: gossip.RoleAgent, gossip.TagTenant: tenant, gossip.TagService: service, gossip.TagInstance: instance,
+		gossip.TagBoot: "7"}}
 }
 
 func TestEventsMapToChanges(t *testing.T) {
@@ -59,6 +61,8 @@ func TestEventsMapToChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := agent("default/orders/o1", "default", "orders", "o1")
+	noBoot := agent("default/orders/o1", "default", "orders", "o1")
+	delete(noBoot.Tags, gossip.TagBoot)
 	at := time.Unix(103, 0)
 	for _, ev := range []gossip.Event{
 		{Type: gossip.MemberFailed, Member: good, At: at},
@@ -70,6 +74,7 @@ func TestEventsMapToChanges(t *testing.T) {
 		{Type: gossip.MemberFailed, Member: gossip.Member{Name: "hub/x", Tags: map[string]string{gossip.TagRole: gossip.RoleHub}}, At: at},
 		{Type: gossip.MemberFailed, Member: agent("default/orders/o2", "default", "orders", "o1"), At: at},
 		{Type: gossip.MemberFailed, Member: agent("default/orders/O 1", "default", "orders", "O 1"), At: at},
+		{Type: gossip.MemberFailed, Member: noBoot, At: at},
 	} {
 		cl.events <- ev
 	}
@@ -81,16 +86,16 @@ func TestEventsMapToChanges(t *testing.T) {
 		t.Fatalf("applied %+v, want %v on %s only", reg.applied, want, known)
 	}
 	for i, a := range reg.applied {
-		if a.key != known || a.change != want[i] {
+		if a.key != known || a.boot != 7 || a.change != want[i] {
 			t.Fatalf("applied[%d] = %+v, want %s of %s", i, a, want[i], known)
 		}
 	}
-	if got := testutil.ToFloat64(w.events.WithLabelValues("failed")); got != 4 {
-		t.Fatalf("failed events counted %v, want 4", got)
+	if got := testutil.ToFloat64(w.events.WithLabelValues("failed")); got != 5 {
+		t.Fatalf("failed events counted %v, want 5", got)
 	}
 	// one failure of a known instance, 3 s after its last report
 	expected := `
-# HELP centralhub_gossip_failure_detection_seconds For each registered agent gossip declared failed: time from its last report to the failure, i.e. how long the hub went without word of it (heartbeats alone would take stale_after intervals).
+# HELP centralhub_gossip_failure_detection_seconds For each registered agent gossip declared failed: time from its last report (the latest it is known alive) to the verdict, a bound on the detection time that exceeds it by at most one report interval.
 # TYPE centralhub_gossip_failure_detection_seconds histogram
 centralhub_gossip_failure_detection_seconds_bucket{le="0.5"} 0
 centralhub_gossip_failure_detection_seconds_bucket{le="1"} 0

@@ -9,9 +9,15 @@ import (
 	"github.com/centralhub/centralhub/pkg/status"
 )
 
+// gossip applies c to key as news of its agent's boot 1, the boot report() uses in these tests.
 func gossip(t *testing.T, h *harness, key hub.InstanceKey, c registry.GossipChange) bool {
 	t.Helper()
-	known, _, err := h.reg.ApplyGossip(context.Background(), key, c)
+	return gossipOfBoot(t, h, key, 1, c)
+}
+
+func gossipOfBoot(t *testing.T, h *harness, key hub.InstanceKey, boot int64, c registry.GossipChange) bool {
+	t.Helper()
+	known, _, err := h.reg.ApplyGossip(context.Background(), key, boot, c)
 	if err != nil {
 		t.Fatalf("apply gossip %s: %v", c, err)
 	}
@@ -114,5 +120,56 @@ func TestGossipUnreachableSurvivesRestart(t *testing.T) {
 	h2 := newHarness(t, dir, nil)
 	if st, _, _ := instanceStatus(h2, key); st != status.Critical {
 		t.Fatalf("after restart: %s, want critical", st)
+	}
+}
+
+// News of another process of the same agent — the one before a restart, or one that has not
+// reported yet — leaves the registered instance alone.
+func TestGossipOfAnotherBootChangesNothing(t *testing.T) {
+	h := newHarness(t, "", nil)
+	key := hub.InstanceKey{Tenant: "default", Service: "orders", Instance: "o1"}
+	h.apply(report("orders", "o1", 2, 1, status.Passing))
+	for _, c := range []registry.GossipChange{registry.GossipFailed, registry.GossipLeft} {
+		for _, boot := range []int64{1, 3} {
+			if gossipOfBoot(t, h, key, boot, c) {
+				t.Fatalf("%s of boot %d was applied to boot 2", c, boot)
+			}
+		}
+	}
+	if st, _, ok := instanceStatus(h, key); !ok || st != status.Passing {
+		t.Fatalf("after news of other boots: %s (listed %v), want passing", st, ok)
+	}
+}
+
+// A gossip change reaches the cached summary and service status at once.
+func TestGossipInvalidatesSummary(t *testing.T) {
+	h := newHarness(t, "", nil)
+	key := hub.InstanceKey{Tenant: "default", Service: "orders", Instance: "o1"}
+	h.apply(report("orders", "o1", 1, 1, status.Passing))
+	all := func(string) bool { return true }
+	if s := h.reg.Summary("*", all); s.Status != "healthy" {
+		t.Fatalf("before: %+v", s)
+	}
+	gossip(t, h, key, registry.GossipFailed)
+	if s := h.reg.Summary("*", all); s.Status != "unhealthy" || s.Instances["critical"] != 1 {
+		t.Fatalf("after failed: %+v, want unhealthy with one critical instance", s)
+	}
+	gossip(t, h, key, registry.GossipAlive)
+	if s := h.reg.Summary("*", all); s.Status != "healthy" {
+		t.Fatalf("after rejoin: %+v", s)
+	}
+}
+
+func TestClearUnreachable(t *testing.T) {
+	h := newHarness(t, "", nil)
+	key := hub.InstanceKey{Tenant: "default", Service: "orders", Instance: "o1"}
+	h.apply(report("orders", "o1", 1, 1, status.Passing))
+	gossip(t, h, key, registry.GossipFailed)
+	n, err := h.reg.ClearUnreachable(context.Background())
+	if err != nil || n != 1 {
+		t.Fatalf("cleared %d, %v", n, err)
+	}
+	if got := stored(t, h)[key.String()]; got.Unreachable || got.Status() != status.Passing {
+		t.Fatalf("the store still holds it unreachable: %+v", got)
 	}
 }

@@ -783,14 +783,26 @@ const (
 
 // String names the change for logs.
 func (c GossipChange) String() string {
-	return [...]string{"failed", "alive", "left", "reaped"}[c]
+	switch c {
+	case GossipFailed:
+		return "failed"
+	case GossipAlive:
+		return "alive"
+	case GossipLeft:
+		return "left"
+	case GossipReaped:
+		return "reaped"
+	}
+	return fmt.Sprintf("GossipChange(%d)", int(c))
 }
 
-// ApplyGossip folds what gossip says of key's agent into the registry. Gossip carries liveness
-// only, so an instance that never reported is not created: known is false and nothing changes.
-// For GossipFailed, lastReport is when the instance last reported (zero otherwise). A change
-// is durable in the store before ApplyGossip returns.
-func (r *Registry) ApplyGossip(ctx context.Context, key hub.InstanceKey, change GossipChange) (known bool, lastReport time.Time, err error) {
+// ApplyGossip folds what gossip says of key's agent, whose member carries boot, into the
+// registry. Gossip carries liveness only: unless key's instance has reported with that boot,
+// known is false and nothing changes — an instance that never reported is not created, and
+// news of an earlier (or later) process of the same agent leaves the registered one alone.
+// lastReport is when the instance last reported. A change is durable in the store before
+// ApplyGossip returns, unless ctx ends first (it is then written by the next flush).
+func (r *Registry) ApplyGossip(ctx context.Context, key hub.InstanceKey, boot int64, change GossipChange) (known bool, lastReport time.Time, err error) {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -801,7 +813,7 @@ func (r *Registry) ApplyGossip(ctx context.Context, key hub.InstanceKey, change 
 	if svc != nil {
 		e = svc.instances[key.Instance]
 	}
-	if e == nil {
+	if e == nil || e.in.Boot != boot {
 		r.mu.Unlock()
 		return false, time.Time{}, nil
 	}
@@ -832,7 +844,6 @@ func (r *Registry) ApplyGossip(ctx context.Context, key hub.InstanceKey, change 
 	r.changes[key] = struct{}{}
 	r.touch(svc)
 	r.mu.Unlock()
-	r.log.Info("gossip changed an instance", "instance", key.String(), "change", change.String())
 	if err := r.persist(ctx, false); err != nil {
 		return true, lastReport, fmt.Errorf("apply gossip %s of %s: %w", change, key, err)
 	}
@@ -844,4 +855,37 @@ func (r *Registry) Known(key hub.InstanceKey) bool {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.lookup(key) != nil
+}
+
+// ClearUnreachable drops the gossip mark from every instance (for a hub started without
+// gossip, where nothing else would) and returns how many carried it, durable on return.
+func (r *Registry) ClearUnreachable(ctx context.Context) (int, error) {
+	r.mu.Lock()
+	n := 0
+	for _, s := range r.services {
+		changed := false
+		for _, e := range s.instances {
+			if !e.in.Unreachable {
+				continue
+			}
+			e.in.Unreachable = false
+			e.status = e.in.Status()
+			e.unsynced = true
+			e.ver++
+			r.changes[e.in.Key] = struct{}{}
+			changed = true
+			n++
+		}
+		if changed {
+			r.touch(s)
+		}
+	}
+	r.mu.Unlock()
+	if n == 0 {
+		return 0, nil
+	}
+	if err := r.persist(ctx, false); err != nil {
+		return n, fmt.Errorf("clear unreachable: %w", err)
+	}
+	return n, nil
 }
