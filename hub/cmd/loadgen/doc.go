@@ -664,9 +664,9 @@ func gossipSection(d *docWriter) error {
 
 	d.p("## 5. Gossip\n\n")
 	d.p("A real hub (`bin/hub serve --dev ... --gossip-bind 127.0.0.1:0 --gossip-key-file ... --gossip-profile lan`, a fresh one for every measurement) "+
-		"and agents gossiping with it on loopback, encrypted with one key, on the `lan` profile (probe every 500 ms, probe timeout 300 ms, suspicion multiplier 3). "+
+		"and agents gossiping with it on loopback, encrypted with one key, on the `lan` profile (probe every 500 ms, probe timeout 300 ms, suspicion multiplier 3, full state exchange every 15 s). "+
 		"To spare the machine's %s cores, the agents are pkg/gossip members inside one `loadgen gossip` process, each on its own port and carrying what an agent's member carries "+
-		"(node name `tenant/service/instance`, role `agent`, tenant, service and instance tags), except the one that failure detection kills, which is a real `bin/agent`. "+
+		"(node name `tenant/service/instance`, role `agent`, tenant, service, instance and boot tags), except the one that failure detection kills, which is a real `bin/agent`. "+
 		"Where the hub has to act on a failure, every in-process member's instance is registered first by one report over HTTP with its service's agent token; "+
 		"the report announces a 1 h interval, so that heartbeat staleness cannot change their health during a measurement. "+
 		"The cluster's key, the same for every measurement (and for the agent with gossip in section 4):\n", r.machine["nproc"])

@@ -316,7 +316,7 @@ func startSwarm(f loadtest.Fleet, c swarmConfig) (*swarm, error) {
 	errs := make([]error, f.Instances)
 	var wg sync.WaitGroup
 	for j := range f.Instances {
-		wg.Go(func() { s.members[j], errs[j] = startMember(f.Key(j), c) })
+		wg.Go(func() { s.members[j], errs[j] = startMember(f.Key(j), f.Boot, c) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
@@ -326,7 +326,7 @@ func startSwarm(f loadtest.Fleet, c swarmConfig) (*swarm, error) {
 	return s, nil
 }
 
-func startMember(k hub.InstanceKey, c swarmConfig) (*swarmMember, error) {
+func startMember(k hub.InstanceKey, boot int64, c swarmConfig) (*swarmMember, error) {
 	gc := gossip.DefaultConfig()
 	gc.NodeName = k.String()
 	gc.Bind = "127.0.0.1:0"
@@ -335,6 +335,7 @@ func startMember(k hub.InstanceKey, c swarmConfig) (*swarmMember, error) {
 	gc.Profile = c.profile
 	gc.Tags = map[string]string{
 		gossip.TagRole: gossip.RoleAgent, gossip.TagTenant: k.Tenant, gossip.TagService: k.Service, gossip.TagInstance: k.Instance,
+		gossip.TagBoot: strconv.FormatInt(boot, 10), // the boot of the fleet's reports, as an agent's member carries
 	}
 	g, err := gossip.New(gc)
 	if err != nil {
