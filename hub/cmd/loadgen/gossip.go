@@ -1030,7 +1030,7 @@ type convergeResult struct {
 	LateSeconds   float64 `json:"late_seconds"`
 	Late          int     `json:"late"`
 	LateUnknowing int     `json:"late_unknowing"`
-	// PushPullSeconds is memberlist's push-pull interval at this cluster size (30 s on lan,
+	// PushPullSeconds is memberlist's push-pull interval at this cluster size (15 s on lan,
 	// scaled up beyond 32 members), the bound on how long a missed announcement goes unrepaired.
 	PushPullSeconds float64 `json:"push_pull_seconds"`
 }
