@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/centralhub/centralhub/hub/internal/graph"
 	"github.com/centralhub/centralhub/hub/internal/perfstats"
 	"github.com/centralhub/centralhub/hub/internal/registry"
 	"github.com/centralhub/centralhub/pkg/auth"
@@ -30,6 +31,7 @@ type Registry interface {
 	Counts(visible registry.Visibility) registry.Counts
 	StoreStats() registry.StoreStats
 	StoreHealth() (ok bool, lastErr string)
+	Graph(scope string, visible registry.Visibility) *graph.Graph
 }
 
 // Config is what New needs. Keys, Registry, Registerer, Gatherer and RegistryCollector are
@@ -133,6 +135,9 @@ func (s *Server) routes() {
 	dash.Handle("/summary", s.handle(s.dashboardSummary)).Methods(http.MethodGet)
 	dash.Handle("/metrics", s.handle(s.dashboardMetrics)).Methods(http.MethodGet)
 	dash.Handle("/members", s.handle(s.dashboardMembers)).Methods(http.MethodGet)
+	dash.Handle("/dependencies", s.handle(s.dependencies)).Methods(http.MethodGet)
+	dash.Handle("/dependencies/{service}", s.handle(s.serviceDependencies)).Methods(http.MethodGet)
+	dash.Handle("/impact-analysis", s.handle(s.impactAnalysis)).Methods(http.MethodGet)
 
 	admin := r.PathPrefix("/api/v1/admin").Subrouter()
 	admin.Use(s.authenticate, s.require(auth.Admin), s.requireAllTenants)
@@ -144,7 +149,7 @@ func (s *Server) routes() {
 	for router, paths := range map[*mux.Router][]string{
 		r:     {"/health", "/ready", "/api/v1/openapi.json", "/metrics"},
 		agent: {"/reports"},
-		dash:  {"/health", "/summary", "/metrics", "/members"},
+		dash:  {"/health", "/summary", "/metrics", "/members", "/dependencies", "/dependencies/{service}", "/impact-analysis"},
 		admin: {"/gossip/keys"},
 	} {
 		for _, p := range paths {

@@ -154,6 +154,7 @@ type Registry struct {
 	writeErr     atomic.Uint64
 
 	summaries sync.Map // tenant filter → *cachedSummary
+	graphs    sync.Map // tenant filter → *cachedGraph
 }
 
 // New returns a registry over store, loaded with what the store holds. Call Run to start its

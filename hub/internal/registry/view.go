@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/centralhub/centralhub/hub"
+	"github.com/centralhub/centralhub/hub/internal/graph"
 	"github.com/centralhub/centralhub/pkg/protocol"
 	"github.com/centralhub/centralhub/pkg/status"
 )
@@ -393,4 +394,58 @@ func (r *Registry) Instances() []hub.Instance {
 		}
 	}
 	return out
+}
+
+type cachedGraph struct {
+	gen uint64
+	g   *graph.Graph
+}
+
+// Graph returns the dependency graph of the services visible to the tenant filter named by
+// scope (which must agree with visible), with the components their checks probe. It is rebuilt
+// only when something changed since the last call with the same scope.
+func (r *Registry) Graph(scope string, visible Visibility) *graph.Graph {
+	gen := r.gen.Load()
+	if c, ok := r.graphs.Load(scope); ok && c.(*cachedGraph).gen == gen {
+		return c.(*cachedGraph).g
+	}
+	r.mu.RLock()
+	gen = r.gen.Load()
+	svcs := r.visibleServices(visible)
+	_, comps := overall(svcs)
+	services := make([]graph.Service, 0, len(svcs))
+	type ckey struct{ tenant, name string }
+	runbooks := map[ckey]string{}
+	for _, s := range svcs {
+		gs := graph.Service{Tenant: s.key.tenant, Name: s.key.name, Status: s.status()}
+		for _, e := range s.sortedInstances() {
+			gs.Runbook = cmp.Or(gs.Runbook, e.in.Runbook)
+			for _, d := range e.in.DependsOn {
+				if !slices.Contains(gs.DependsOn, d) {
+					gs.DependsOn = append(gs.DependsOn, d)
+				}
+			}
+			for _, c := range e.in.Checks {
+				if c.Component == "" {
+					continue
+				}
+				if !slices.Contains(gs.Components, c.Component) {
+					gs.Components = append(gs.Components, c.Component)
+				}
+				if k := (ckey{s.key.tenant, c.Component}); runbooks[k] == "" {
+					runbooks[k] = c.Runbook
+				}
+			}
+		}
+		services = append(services, gs)
+	}
+	r.mu.RUnlock()
+	components := make([]graph.Component, len(comps))
+	for i, c := range comps {
+		components[i] = graph.Component{Tenant: c.Tenant, Name: c.Name, Kind: c.Kind, Status: c.Status, Critical: c.Critical,
+			Runbook: runbooks[ckey{c.Tenant, c.Name}]}
+	}
+	g := graph.Build(services, components)
+	r.graphs.Store(scope, &cachedGraph{gen: gen, g: g})
+	return g
 }
