@@ -16,7 +16,9 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -71,33 +73,108 @@ func newStandIn(name string) (*standIn, error) {
 
 func (s *standIn) url() string { return "http://" + s.ln.Addr().String() }
 
-// component is infrastructure the demo probes: the real server when one answers on its usual
-// port, otherwise a local stand-in listener.
+// component is infrastructure the demo probes, through a relay the demo can break: the relay
+// forwards to the real server when one answers on its usual port, and is a bare stand-in
+// listener otherwise. Broken, it refuses connections, as a dead server would.
 type component struct {
-	name, addr string
-	standIn    bool
-	ln         net.Listener
+	name, upstream string // upstream is "" for a stand-in
+	addr           string // the relay's address, which the agents probe
+	mu             sync.Mutex
+	ln             net.Listener
 }
 
-func probeOrStandIn(name, addr string) (*component, error) {
-	if c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond); err == nil {
-		_ = c.Close()
-		return &component{name: name, addr: addr}, nil
+func newComponent(name, usual string) (*component, error) {
+	c := &component{name: name}
+	if conn, err := net.DialTimeout("tcp", usual, 300*time.Millisecond); err == nil {
+		_ = conn.Close()
+		c.upstream = usual
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, fmt.Errorf("stand-in for %s: %w", name, err)
+		return nil, fmt.Errorf("relay for %s: %w", name, err)
 	}
+	c.addr = ln.Addr().String()
+	c.serve(ln)
+	return c, nil
+}
+
+func (c *component) serve(ln net.Listener) {
+	c.ln = ln
 	go func() {
 		for {
-			c, err := ln.Accept()
+			conn, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			_ = c.Close()
+			go c.relay(conn)
 		}
 	}()
-	return &component{name: name, addr: ln.Addr().String(), standIn: true, ln: ln}, nil
+}
+
+func (c *component) relay(conn net.Conn) {
+	defer conn.Close()
+	if c.upstream == "" {
+		return // a stand-in: accepting the connection is all a TCP probe asks
+	}
+	up, err := net.DialTimeout("tcp", c.upstream, time.Second)
+	if err != nil {
+		return
+	}
+	defer up.Close()
+	go func() { _, _ = io.Copy(up, conn) }()
+	_, _ = io.Copy(conn, up)
+}
+
+// setBroken closes the relay's listener (connections are refused) or listens again on the
+// same address.
+func (c *component) setBroken(broken bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if broken {
+		if c.ln != nil {
+			err := c.ln.Close()
+			c.ln = nil
+			return err
+		}
+		return nil
+	}
+	if c.ln != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return fmt.Errorf("heal %s: %w", c.name, err)
+	}
+	c.serve(ln)
+	return nil
+}
+
+func (c *component) close() { _ = c.setBroken(true) }
+
+// componentControl serves POST /{name}/break and /{name}/heal for every component.
+func componentControl(comps map[string]*component) (*http.Server, string, error) {
+	mux := http.NewServeMux()
+	for _, action := range []string{"break", "heal"} {
+		mux.HandleFunc("POST /{name}/"+action, func(w http.ResponseWriter, r *http.Request) {
+			c := comps[r.PathValue("name")]
+			if c == nil {
+				http.Error(w, "no such component", http.StatusNotFound)
+				return
+			}
+			if err := c.setBroken(action == "break"); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			fmt.Fprintf(w, "%s %s\n", c.name, map[string]string{"break": "broken", "heal": "healed"}[action])
+		})
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", fmt.Errorf("component control: %w", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return srv, "http://" + ln.Addr().String(), nil
 }
 
 // service is one demo service: what it needs and which components it probes.
@@ -107,14 +184,25 @@ type service struct {
 	components []string
 }
 
-// topology is the foundation slice of the demo's trading platform; later issues add the rest.
+// topology is the demo's trading platform (DESIGN.md, "The demo").
 var topology = []service{
-	{name: "api-gateway", dependsOn: []string{"auth-service", "trading-signal"}},
+	{name: "api-gateway", dependsOn: []string{"auth-service", "user-management", "trading-signal", "mt5-integration", "notification", "analytics"}},
 	{name: "auth-service", dependsOn: []string{"postgres"}, components: []string{"postgres"}},
-	{name: "trading-signal", dependsOn: []string{"nats"}, components: []string{"nats"}},
+	{name: "user-management", dependsOn: []string{"postgres"}, components: []string{"postgres"}},
+	{name: "trading-signal", dependsOn: []string{"nats", "kafka", "clickhouse"}, components: []string{"nats", "kafka", "clickhouse"}},
+	{name: "mt5-integration", dependsOn: []string{"dragonfly", "nats"}, components: []string{"dragonfly", "nats"}},
+	{name: "notification", dependsOn: []string{"nats"}, components: []string{"nats"}},
+	{name: "analytics", dependsOn: []string{"clickhouse", "postgres"}, components: []string{"clickhouse", "postgres"}},
 }
 
-var componentAddrs = map[string]string{"postgres": "127.0.0.1:5432", "nats": "127.0.0.1:4222"}
+// componentAddrs are the components' usual addresses; dragonfly speaks the Redis protocol.
+var componentAddrs = map[string]string{
+	"postgres": "127.0.0.1:5432", "nats": "127.0.0.1:4222", "dragonfly": "127.0.0.1:6379",
+	"kafka": "127.0.0.1:9092", "clickhouse": "127.0.0.1:8123",
+}
+
+// criticalComponents are those whose failure makes the whole platform unhealthy.
+var criticalComponents = map[string]bool{"postgres": true, "nats": true}
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
@@ -151,15 +239,18 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	comps := map[string]*component{}
 	for name, addr := range componentAddrs {
-		c, err := probeOrStandIn(name, addr)
+		c, err := newComponent(name, addr)
 		if err != nil {
 			return err
 		}
-		if c.ln != nil {
-			defer c.ln.Close()
-		}
+		defer c.close()
 		comps[name] = c
 	}
+	control, controlURL, err := componentControl(comps)
+	if err != nil {
+		return err
+	}
+	defer control.Close()
 	var standIns []*standIn
 	for _, svc := range topology {
 		s, err := newStandIn(svc.name)
@@ -181,14 +272,20 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	for _, s := range standIns {
 		fmt.Fprintf(stdout, "    %-15s curl -XPOST %s/break   |   curl -XPOST %s/heal\n", s.name, s.url(), s.url())
 	}
-	fmt.Fprintln(stdout, "\n  Components:")
-	for _, name := range []string{"postgres", "nats"} {
+	fmt.Fprintln(stdout, "\n  Components (break one, e.g. nats, and watch the impact: /api/v1/dashboard/impact-analysis):")
+	names := make([]string, 0, len(comps))
+	for name := range comps {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
 		c := comps[name]
-		kind := "real server"
-		if c.standIn {
+		kind := "relay to the real server at " + c.upstream
+		if c.upstream == "" {
 			kind = "stand-in listener"
 		}
-		fmt.Fprintf(stdout, "    %-15s %s (%s)\n", name, c.addr, kind)
+		fmt.Fprintf(stdout, "    %-15s curl -XPOST %s/%s/break   |   curl -XPOST %s/%s/heal   (%s, %s)\n",
+			name, controlURL, name, controlURL, name, c.addr, kind)
 	}
 	if *gossipAddr != "" {
 		fmt.Fprintf(stdout, "\n  Gossip on %s: kill -9 an agent (pgrep -f %s/agents) and its instance turns critical in seconds;\n", *gossipAddr, *dir)
@@ -287,7 +384,7 @@ func startAgent(ctx context.Context, agentBin, hubBin, dir, hubURL, gossipAddr s
 	fmt.Fprintf(&b, "checks:\n  - name: web\n    http: {url: \"%s/healthz\"}\n    interval: 2s\n    timeout: 1s\n", s.url())
 	for _, name := range svc.components {
 		c := comps[name]
-		fmt.Fprintf(&b, "  - name: %s\n    tcp: {address: \"%s\"}\n    component: %s\n    critical: true\n    interval: 5s\n    timeout: 1s\n", name, c.addr, name)
+		fmt.Fprintf(&b, "  - name: %s\n    tcp: {address: \"%s\"}\n    component: %s\n    critical: %v\n    interval: 2s\n    timeout: 1s\n", name, c.addr, name, criticalComponents[name])
 	}
 	cfgFile := filepath.Join(dir, "agents", svc.name+".yaml")
 	if err := os.WriteFile(cfgFile, []byte(b.String()), 0o600); err != nil {
@@ -323,21 +420,32 @@ func freeGossipAddr() (string, error) {
 	return "", errors.New("find a gossip port: none free for both TCP and UDP")
 }
 
-// stopAll sends SIGTERM to every process, newest first, and waits for each (bounded).
+// stopAll stops the agents (every process after the first) together, then the hub (the
+// first), each with SIGTERM and a bound: agents leave the gossip cluster before the hub goes.
 func stopAll(procs []*exec.Cmd) {
-	for i := len(procs) - 1; i >= 0; i-- {
-		p := procs[i]
-		if p.Process == nil {
-			continue
-		}
-		_ = p.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = p.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = p.Process.Kill()
-			<-done
-		}
+	if len(procs) == 0 {
+		return
+	}
+	var wg sync.WaitGroup
+	for _, p := range procs[1:] {
+		wg.Go(func() { stop(p) })
+	}
+	wg.Wait()
+	stop(procs[0])
+}
+
+// stop sends p SIGTERM and waits for it, killing it after 10 s.
+func stop(p *exec.Cmd) {
+	if p.Process == nil {
+		return
+	}
+	_ = p.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = p.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = p.Process.Kill()
+		<-done
 	}
 }

@@ -18,7 +18,7 @@ func TestDemo(t *testing.T) {
 	p := start(t, "demo", nil, demoBin, "--bin", filepath.Dir(hubBin), "--dir", filepath.Join(dir, "demo"), "--listen", listen,
 		"--gossip", freePortOn(t, "127.0.0.1"))
 
-	var token, breakURL, healURL string
+	var token, breakURL, healURL, natsBreak, natsHeal string
 	eventually(t, 30*time.Second, "demo printout", func() error {
 		out := p.out.String()
 		if m := regexp.MustCompile(`Admin token:\s+(\S+)`).FindStringSubmatch(out); m != nil {
@@ -27,7 +27,10 @@ func TestDemo(t *testing.T) {
 		if m := regexp.MustCompile(`auth-service\s+curl -XPOST (\S+/break)\s+\|\s+curl -XPOST (\S+/heal)`).FindStringSubmatch(out); m != nil {
 			breakURL, healURL = m[1], m[2]
 		}
-		if token == "" || breakURL == "" {
+		if m := regexp.MustCompile(`nats\s+curl -XPOST (\S+/nats/break)\s+\|\s+curl -XPOST (\S+/nats/heal)`).FindStringSubmatch(out); m != nil {
+			natsBreak, natsHeal = m[1], m[2]
+		}
+		if token == "" || breakURL == "" || natsBreak == "" {
 			return fmt.Errorf("not yet printed: %q", out)
 		}
 		return nil
@@ -57,11 +60,12 @@ func TestDemo(t *testing.T) {
 			return nil
 		})
 	}
-	for _, name := range []string{"api-gateway", "auth-service", "trading-signal"} {
+	all := []string{"api-gateway", "auth-service", "user-management", "trading-signal", "mt5-integration", "notification", "analytics"}
+	for _, name := range all {
 		waitService(name, "healthy")
 	}
 	// Every agent gossips with the hub, registered by its reports.
-	eventually(t, 20*time.Second, "four gossip members alive and the agents registered", func() error {
+	eventually(t, 20*time.Second, "the hub and the seven agents alive in gossip, the agents registered", func() error {
 		var doc membersDoc
 		if code, body := getJSON(t, "http://"+listen+"/api/v1/dashboard/members", token, &doc); code != 200 {
 			return fmt.Errorf("members: %d %s", code, body)
@@ -72,7 +76,7 @@ func TestDemo(t *testing.T) {
 				n++
 			}
 		}
-		if n != 4 {
+		if n != 1+len(all) {
 			return fmt.Errorf("%+v", doc.Members)
 		}
 		return nil
@@ -88,5 +92,41 @@ func TestDemo(t *testing.T) {
 	waitService("auth-service", "unhealthy")
 	post(healURL)
 	waitService("auth-service", "healthy")
+
+	// Break nats: what needs it turns unhealthy, and the impact analysis names nats as the
+	// cause, with api-gateway among what it affects.
+	post(natsBreak)
+	for _, name := range []string{"trading-signal", "mt5-integration", "notification"} {
+		waitService(name, "unhealthy")
+	}
+	var impact struct {
+		Failures []struct {
+			Node          string `json:"node"`
+			Level         string `json:"level"`
+			ProbableCause bool   `json:"probable_cause"`
+			Affected      []struct {
+				Service string `json:"service"`
+			} `json:"affected"`
+		} `json:"failures"`
+	}
+	eventually(t, 20*time.Second, "nats the probable cause", func() error {
+		if code, body := getJSON(t, "http://"+listen+"/api/v1/dashboard/impact-analysis", token, &impact); code != 200 {
+			return fmt.Errorf("impact-analysis: %d %s", code, body)
+		}
+		if len(impact.Failures) == 0 || impact.Failures[0].Node != "default/nats" || !impact.Failures[0].ProbableCause ||
+			impact.Failures[0].Level != "critical" {
+			return fmt.Errorf("%+v", impact.Failures)
+		}
+		for _, a := range impact.Failures[0].Affected {
+			if a.Service == "default/api-gateway" {
+				return nil
+			}
+		}
+		return fmt.Errorf("api-gateway not among what nats affects: %+v", impact.Failures[0].Affected)
+	})
+	post(natsHeal)
+	for _, name := range all {
+		waitService(name, "healthy")
+	}
 	p.stop(t)
 }
