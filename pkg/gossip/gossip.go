@@ -36,7 +36,14 @@ const (
 	TagInstance = "instance" // the agent's instance
 	TagAPI      = "api"      // a hub's API address
 	TagBoot     = "boot"     // the agent's boot (unix ns), as in its reports
+	// TagLeaving is set by Leave before the member leaves: serf reports a graceful leave as a
+	// failure when memberlist's "left" reaches a peer before serf's own leave message does, and
+	// a peer that sees this tag on a "failed" member knows better.
+	TagLeaving = "leaving"
 )
+
+// leaveAnnounce is how long Leave lets TagLeaving spread before leaving (several gossip rounds).
+const leaveAnnounce = 750 * time.Millisecond
 
 // Member roles.
 const (
@@ -389,6 +396,12 @@ func (g *Gossip) forward(in <-chan serf.Event) {
 				continue
 			}
 			for _, m := range me.Members {
+				t := t
+				if t == MemberFailed && m.Tags[TagLeaving] != "" {
+					// It announced its leave: serf's leave message lost the race to
+					// memberlist's "left", which serf then reports as a failure.
+					t = MemberLeave
+				}
 				select {
 				case g.events <- Event{Type: t, Member: copyMember(m), At: time.Now()}:
 				case <-g.done:
@@ -456,11 +469,22 @@ func (g *Gossip) SetTags(tags map[string]string) error {
 // LocalName is this member's node name.
 func (g *Gossip) LocalName() string { return g.serf.LocalMember().Name }
 
-// Leave tells the cluster this member is leaving (so peers do not take it for failed), waiting
-// at most timeout, then shuts it down.
+// Leave tells the cluster this member is leaving (so peers do not take it for failed): it tags
+// itself TagLeaving, lets that spread, then leaves, waiting at most timeout in all, and shuts
+// down.
 func (g *Gossip) Leave(timeout time.Duration) error {
 	left := make(chan error, 1)
-	go func() { left <- g.serf.Leave() }()
+	go func() {
+		tags := maps.Clone(g.serf.LocalMember().Tags)
+		if tags == nil {
+			tags = map[string]string{}
+		}
+		tags[TagLeaving] = "true"
+		if err := g.serf.SetTags(tags); err == nil && len(g.serf.Members()) > 1 {
+			time.Sleep(min(leaveAnnounce, timeout/2))
+		}
+		left <- g.serf.Leave()
+	}()
 	var err error
 	select {
 	case err = <-left:

@@ -285,3 +285,52 @@ func TestParseKey(t *testing.T) {
 		}
 	}
 }
+
+// A member that announced its leave (TagLeaving) and then vanishes is reported as leaving, not
+// failed: what Leave does when serf's own leave message arrives after memberlist's.
+func TestAnnouncedLeaveIsNoFailure(t *testing.T) {
+	k := key(t)
+	cfg := gossip.DefaultConfig()
+	cfg.NodeName, cfg.Bind, cfg.Keys, cfg.Profile = "watcher", freeAddr(t), [][]byte{k}, gossip.ProfileLocal
+	w, err := gossip.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Shutdown()
+	x := member(t, "x", [][]byte{k}, addrOf(w))
+	eventually(t, 10*time.Second, "x alive", func() error {
+		if states(w)["x"] != "alive" {
+			return fmt.Errorf("%v", states(w))
+		}
+		return nil
+	})
+	if err := x.SetTags(map[string]string{gossip.TagRole: gossip.RoleAgent, gossip.TagLeaving: "true"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the leaving tag seen", func() error {
+		for _, m := range w.Members() {
+			if m.Name == "x" && m.Tags[gossip.TagLeaving] != "" {
+				return nil
+			}
+		}
+		return errors.New("not yet")
+	})
+	_ = x.Shutdown() // gone without serf's leave message: serf alone would call it a failure
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case ev := <-w.Events():
+			if ev.Member.Name != "x" {
+				continue
+			}
+			switch ev.Type {
+			case gossip.MemberFailed:
+				t.Fatal("a member that announced its leave was reported failed")
+			case gossip.MemberLeave:
+				return
+			}
+		case <-deadline:
+			t.Fatal("no leave event")
+		}
+	}
+}
