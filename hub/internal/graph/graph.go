@@ -80,6 +80,8 @@ type Graph struct {
 	deps  [][]int        // node → nodes it needs
 	rdeps [][]int        // node → nodes that need it
 	scc   []int          // node → its strongly connected component
+	// impacts keeps what judge computed for each unhealthy node, for Impact.
+	impacts map[int][]Affected
 }
 
 // ID is the node ID of name in tenant.
@@ -197,6 +199,7 @@ func (g *Graph) findCycles() {
 // judge marks what impacts each unhealthy node, the probable causes, and every unhealthy
 // node's impact.
 func (g *Graph) judge() {
+	g.impacts = map[int][]Affected{}
 	for i := range g.Nodes {
 		n := &g.Nodes[i]
 		n.ImpactedBy, n.Impact = []string{}, []string{}
@@ -209,7 +212,8 @@ func (g *Graph) judge() {
 			}
 		}
 		n.ProbableCause = len(n.ImpactedBy) == 0
-		for _, a := range g.affected(i) {
+		g.impacts[i] = g.affected(i)
+		for _, a := range g.impacts[i] {
 			n.Impact = append(n.Impact, a.Service)
 		}
 	}
@@ -263,6 +267,9 @@ func (g *Graph) Impact(id string) []Affected {
 	i, ok := g.index[id]
 	if !ok {
 		return nil
+	}
+	if a, ok := g.impacts[i]; ok {
+		return slices.Clone(a)
 	}
 	return g.affected(i)
 }
