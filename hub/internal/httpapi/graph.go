@@ -30,16 +30,23 @@ func (s *Server) graphFor(r *http.Request) (*graph.Graph, error) {
 
 func (s *Server) dependencies(w http.ResponseWriter, r *http.Request) error {
 	format := cmp.Or(r.URL.Query().Get("format"), "json")
-	if format != "json" && format != "dot" {
-		return badRequest("query format: %q is not json or dot", format)
+	if format != "json" && format != "dot" && format != "svg" {
+		return badRequest("query format: %q is not json, dot or svg", format)
 	}
 	g, err := s.graphFor(r)
 	if err != nil {
 		return err
 	}
-	if format == "dot" {
+	switch format {
+	case "dot":
 		w.Header().Set("Content-Type", "text/vnd.graphviz; charset=utf-8")
 		_, err := w.Write([]byte(g.DOT()))
+		return err
+	case "svg":
+		w.Header().Set("Content-Type", "image/svg+xml")
+		// The picture is data: nothing in it may run, even opened on its own.
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+		_, err := w.Write([]byte(g.SVG()))
 		return err
 	}
 	writeJSON(w, http.StatusOK, g)

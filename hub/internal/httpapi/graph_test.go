@@ -78,6 +78,11 @@ func TestDependenciesRoute(t *testing.T) {
 		!strings.Contains(dot.body, `"default/orders" -> "default/payments"`) || strings.Contains(dot.body, "beta") {
 		t.Fatalf("dot: %d %s %s", dot.code, dot.header.Get("Content-Type"), dot.body)
 	}
+	svg := e.do("GET", "/api/v1/dashboard/dependencies?format=svg", viewer, nil)
+	if svg.code != 200 || svg.header.Get("Content-Type") != "image/svg+xml" || !strings.HasPrefix(svg.body, "<svg ") ||
+		!strings.Contains(svg.body, `id="default/postgres-main"`) || strings.Contains(svg.body, "beta") {
+		t.Fatalf("svg: %d %s %.200s", svg.code, svg.header.Get("Content-Type"), svg.body)
+	}
 	if r := e.do("GET", "/api/v1/dashboard/dependencies?format=png", viewer, nil); r.code != 400 || !strings.Contains(r.body, "format") {
 		t.Fatalf("bad format: %d %s", r.code, r.body)
 	}
