@@ -58,7 +58,7 @@ type svgDoc struct {
 		Class string `xml:"class,attr"`
 	} `xml:"path"`
 	Nodes []struct {
-		ID   string `xml:"id,attr"`
+		ID        string `xml:"id,attr"`
 		RectAttrs struct {
 			X      float64 `xml:"x,attr"`
 			Y      float64 `xml:"y,attr"`
