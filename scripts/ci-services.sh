@@ -31,6 +31,17 @@ command -v mosquitto >/dev/null && start_if_down 1883 mosquitto -d -c /etc/mosqu
 [ -x /usr/sbin/mariadbd ] && start_if_down 3306 start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
 
 status=0
+
+# Debian packages the tests need (../shared/CI.md), installed only when missing.
+missing=()
+command -v chromium >/dev/null || missing+=(chromium)  # the dependency picture's browser test
+command -v ip >/dev/null || missing+=(iproute2)        # the gossip partition test (ip netns)
+if ((${#missing[@]})); then
+  echo "installing ${missing[*]}"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; } ||
+    { echo "error: could not install ${missing[*]}" >&2; status=1; }
+fi
+
 for svc in 5432:postgresql 6379:redis 5672:rabbitmq 1883:mosquitto 4222:nats 3306:mariadb; do
   wait_port "${svc%%:*}" "${svc#*:}" || status=1
 done
