@@ -133,7 +133,10 @@ func TestJoinLeaveFail(t *testing.T) {
 	})
 }
 
-func TestEventsCarryTypes(t *testing.T) {
+// watcherAndX starts a member "watcher" whose events the test reads itself, and a member "x"
+// that joins it.
+func watcherAndX(t *testing.T) (w, x *gossip.Gossip) {
+	t.Helper()
 	k := key(t)
 	cfg := gossip.DefaultConfig()
 	cfg.NodeName, cfg.Bind, cfg.Keys, cfg.Profile = "watcher", freeAddr(t), [][]byte{k}, gossip.ProfileLocal
@@ -141,8 +144,12 @@ func TestEventsCarryTypes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Shutdown()
-	x := member(t, "x", [][]byte{k}, addrOf(w))
+	t.Cleanup(func() { _ = w.Shutdown() })
+	return w, member(t, "x", [][]byte{k}, addrOf(w))
+}
+
+func TestEventsCarryTypes(t *testing.T) {
+	w, x := watcherAndX(t)
 	seen := map[gossip.EventType]bool{}
 	deadline := time.After(20 * time.Second)
 	joined := false
@@ -289,15 +296,7 @@ func TestParseKey(t *testing.T) {
 // A member that announced its leave (TagLeaving) and then vanishes is reported as leaving, not
 // failed: what Leave does when serf's own leave message arrives after memberlist's.
 func TestAnnouncedLeaveIsNoFailure(t *testing.T) {
-	k := key(t)
-	cfg := gossip.DefaultConfig()
-	cfg.NodeName, cfg.Bind, cfg.Keys, cfg.Profile = "watcher", freeAddr(t), [][]byte{k}, gossip.ProfileLocal
-	w, err := gossip.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Shutdown()
-	x := member(t, "x", [][]byte{k}, addrOf(w))
+	w, x := watcherAndX(t)
 	eventually(t, 10*time.Second, "x alive", func() error {
 		if states(w)["x"] != "alive" {
 			return fmt.Errorf("%v", states(w))
