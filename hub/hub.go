@@ -96,7 +96,7 @@ type Writes struct {
 	Deletes    []InstanceKey // removed, with their heartbeats
 }
 
-// Store makes instances durable. Implementations are safe for concurrent use; each method is
+// Store makes instances, alerts, silences and the audit log durable. Implementations are safe for concurrent use; each method is
 // one transaction that either applies whole or not at all, and returns only once durable.
 type Store interface {
 	// LoadInstances returns every stored instance, in no particular order, each with the
@@ -105,6 +105,8 @@ type Store interface {
 	LoadInstances(ctx context.Context) ([]Instance, error)
 	// WriteInstances applies w.
 	WriteInstances(ctx context.Context, w Writes) error
+	// AlertStore keeps alerts, silences and the audit log in the same store.
+	AlertStore
 	// Close releases the store; no call may follow.
 	Close() error
 }

@@ -36,6 +36,7 @@ status=0
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)  # the dependency picture's browser test
 command -v ip >/dev/null || missing+=(iproute2)        # the gossip partition test (ip netns)
+command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)  # the Alertmanager receiver's end-to-end test
 if ((${#missing[@]})); then
   echo "installing ${missing[*]}"
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; } ||

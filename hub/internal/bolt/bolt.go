@@ -25,13 +25,18 @@ import (
 // FileName is the store file's name inside the data directory.
 const FileName = "centralhub.db"
 
-// schemaVersion is the layout version this code writes; a newer file is refused.
+// schemaVersion is the layout version this code writes; a newer file is refused. The alerts,
+// silences and audit buckets did not change it: migrate creates missing buckets, so a file
+// written before them simply gains them on open.
 const schemaVersion = 1
 
 var (
 	bucketMeta       = []byte("meta")
 	bucketInstances  = []byte("instances")
 	bucketHeartbeats = []byte("heartbeats") // key as instances; value boot, seq, last_seen (3 × 8 bytes)
+	bucketAlerts     = []byte("alerts")     // key alert ID; value storedAlert as JSON
+	bucketSilences   = []byte("silences")   // key silence ID; value hub.Silence as JSON
+	bucketAudit      = []byte("audit")      // key 8-byte big-endian sequence; value hub.AuditEntry as JSON
 	keySchema        = []byte("schema_version")
 )
 
@@ -85,7 +90,7 @@ func (s *Store) migrate() error {
 				return fmt.Errorf("store schema version %d is newer than this hub knows (%d): upgrade the hub", n, schemaVersion)
 			}
 		}
-		for _, b := range [][]byte{bucketInstances, bucketHeartbeats} {
+		for _, b := range [][]byte{bucketInstances, bucketHeartbeats, bucketAlerts, bucketSilences, bucketAudit} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return fmt.Errorf("create %s bucket: %w", b, err)
 			}
@@ -199,6 +204,150 @@ func (s *Store) WriteInstances(ctx context.Context, w hub.Writes) error {
 		return fmt.Errorf("write instances: %w", err)
 	}
 	return nil
+}
+
+// storedAlert is an alert as the alerts bucket holds it: the alert's own fields, promoted from
+// the embedded pointer, beside its Book, which hub.Alert leaves out of its JSON.
+type storedAlert struct {
+	*hub.Alert
+	Book *hub.AlertBook `json:"book"`
+}
+
+// LoadAlerts implements hub.AlertStore.
+func (s *Store) LoadAlerts(ctx context.Context) ([]hub.Alert, []hub.Silence, error) {
+	var (
+		alerts   []hub.Alert
+		silences []hub.Silence
+	)
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		err := tx.Bucket(bucketAlerts).ForEach(func(k, v []byte) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			var a hub.Alert
+			if err := json.Unmarshal(v, &storedAlert{Alert: &a, Book: &a.Book}); err != nil {
+				return fmt.Errorf("decode alert %q: %w", k, err)
+			}
+			alerts = append(alerts, a)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketSilences).ForEach(func(k, v []byte) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			var sil hub.Silence
+			if err := json.Unmarshal(v, &sil); err != nil {
+				return fmt.Errorf("decode silence %q: %w", k, err)
+			}
+			silences = append(silences, sil)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("load alerts: %w", err)
+	}
+	return alerts, silences, nil
+}
+
+// WriteAlerts implements hub.AlertStore: one fsynced transaction. Audit entries get their Seq
+// from the audit bucket's sequence, in the order w lists them.
+func (s *Store) WriteAlerts(ctx context.Context, w hub.AlertWrites) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("write alerts: %w", err)
+	}
+	alerts := make([][]byte, len(w.Alerts))
+	for i := range w.Alerts {
+		a := &w.Alerts[i]
+		b, err := json.Marshal(storedAlert{Alert: a, Book: &a.Book})
+		if err != nil {
+			return fmt.Errorf("write alerts: encode alert %q: %w", a.ID, err)
+		}
+		alerts[i] = b
+	}
+	silences := make([][]byte, len(w.Silences))
+	for i := range w.Silences {
+		b, err := json.Marshal(&w.Silences[i])
+		if err != nil {
+			return fmt.Errorf("write alerts: encode silence %q: %w", w.Silences[i].ID, err)
+		}
+		silences[i] = b
+	}
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		ab, sb, audit := tx.Bucket(bucketAlerts), tx.Bucket(bucketSilences), tx.Bucket(bucketAudit)
+		for i := range w.Alerts {
+			if err := ab.Put([]byte(w.Alerts[i].ID), alerts[i]); err != nil {
+				return fmt.Errorf("put alert %q: %w", w.Alerts[i].ID, err)
+			}
+		}
+		for _, id := range w.DeleteAlerts {
+			if err := ab.Delete([]byte(id)); err != nil {
+				return fmt.Errorf("delete alert %q: %w", id, err)
+			}
+		}
+		for i := range w.Silences {
+			if err := sb.Put([]byte(w.Silences[i].ID), silences[i]); err != nil {
+				return fmt.Errorf("put silence %q: %w", w.Silences[i].ID, err)
+			}
+		}
+		for _, id := range w.DeleteSilences {
+			if err := sb.Delete([]byte(id)); err != nil {
+				return fmt.Errorf("delete silence %q: %w", id, err)
+			}
+		}
+		for _, e := range w.Audit {
+			seq, err := audit.NextSequence()
+			if err != nil {
+				return fmt.Errorf("audit sequence: %w", err)
+			}
+			e.Seq = seq
+			v, err := json.Marshal(&e)
+			if err != nil {
+				return fmt.Errorf("encode audit entry: %w", err)
+			}
+			if err := audit.Put(binary.BigEndian.AppendUint64(nil, seq), v); err != nil {
+				return fmt.Errorf("put audit entry %d: %w", seq, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("write alerts: %w", err)
+	}
+	return nil
+}
+
+// ListAudit implements hub.AlertStore: it walks the audit bucket from its newest key back.
+func (s *Store) ListAudit(ctx context.Context, q hub.AuditQuery) ([]hub.AuditEntry, error) {
+	out := []hub.AuditEntry{}
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketAudit).Cursor()
+		for k, v := c.Last(); k != nil; k, v = c.Prev() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			var e hub.AuditEntry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decode audit entry %x: %w", k, err)
+			}
+			// At is not guaranteed to rise with the sequence, so an old entry does not end
+			// the walk.
+			if (q.Tenant != "" && e.Tenant != q.Tenant) || e.At.Before(q.Since) {
+				continue
+			}
+			out = append(out, e)
+			if q.Limit > 0 && len(out) == q.Limit {
+				return nil
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list audit: %w", err)
+	}
+	return out, nil
 }
 
 // Close implements hub.Store.

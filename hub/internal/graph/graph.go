@@ -80,6 +80,8 @@ type Graph struct {
 	deps  [][]int        // node → nodes it needs
 	rdeps [][]int        // node → nodes that need it
 	scc   []int          // node → its strongly connected component
+	// members lists each strongly connected component's nodes.
+	members map[int][]int
 	// impacts keeps what judge computed for each unhealthy node, for Impact.
 	impacts map[int][]Affected
 }
@@ -175,11 +177,11 @@ func Build(services []Service, components []Component) *Graph {
 // findCycles fills Cycles from the strongly connected components with more than one node or
 // a node that needs itself.
 func (g *Graph) findCycles() {
-	members := map[int][]int{}
+	g.members = map[int][]int{}
 	for i, c := range g.scc {
-		members[c] = append(members[c], i)
+		g.members[c] = append(g.members[c], i)
 	}
-	for _, ms := range members {
+	for _, ms := range g.members {
 		if len(ms) == 1 && !slices.Contains(g.deps[ms[0]], ms[0]) {
 			continue
 		}
@@ -206,11 +208,19 @@ func (g *Graph) judge() {
 		if !n.Unhealthy {
 			continue
 		}
-		for _, d := range g.deps[i] {
-			if g.Nodes[d].Unhealthy && g.scc[d] != g.scc[i] {
-				n.ImpactedBy = append(n.ImpactedBy, g.Nodes[d].ID)
+		// A cycle is one unit: an unhealthy node is impacted by what its unhealthy cycle-mates
+		// need outside the cycle, as much as by what it needs itself.
+		for _, m := range g.members[g.scc[i]] {
+			if m != i && !g.Nodes[m].Unhealthy {
+				continue
+			}
+			for _, d := range g.deps[m] {
+				if g.Nodes[d].Unhealthy && g.scc[d] != g.scc[i] && !slices.Contains(n.ImpactedBy, g.Nodes[d].ID) {
+					n.ImpactedBy = append(n.ImpactedBy, g.Nodes[d].ID)
+				}
 			}
 		}
+		slices.Sort(n.ImpactedBy)
 		n.ProbableCause = len(n.ImpactedBy) == 0
 		g.impacts[i] = g.affected(i)
 		for _, a := range g.impacts[i] {

@@ -227,3 +227,36 @@ func BenchmarkBuild(b *testing.B) {
 		_ = bigGraph(b)
 	}
 }
+
+// A cycle F ⇄ G above an unhealthy H that only F needs: the cycle is one unit, so G is
+// impacted by H through F, and neither is a cause; H alone is.
+func TestCycleAboveACauseIsImpactedAsAWhole(t *testing.T) {
+	g := graph.Build([]graph.Service{
+		svc("f", status.Unhealthy, "g", "h"),
+		svc("g", status.Unhealthy, "f"),
+		svc("h", status.Unhealthy),
+	}, nil)
+	for _, tc := range []struct {
+		name       string
+		impactedBy []string
+		cause      bool
+	}{
+		{"f", ids("h"), false},
+		{"g", ids("h"), false},
+		{"h", []string{}, true},
+	} {
+		n := node(t, g, tc.name)
+		if !slices.Equal(n.ImpactedBy, tc.impactedBy) || n.ProbableCause != tc.cause {
+			t.Errorf("%s: impacted_by %v cause %v; want %v %v", tc.name, n.ImpactedBy, n.ProbableCause, tc.impactedBy, tc.cause)
+		}
+	}
+	// Through a healthy cycle-mate nothing passes: G alone is unhealthy, F is well.
+	g = graph.Build([]graph.Service{
+		svc("f", status.Healthy, "g", "h"),
+		svc("g", status.Unhealthy, "f"),
+		svc("h", status.Unhealthy),
+	}, nil)
+	if n := node(t, g, "g"); len(n.ImpactedBy) != 0 || !n.ProbableCause {
+		t.Errorf("g beside a healthy cycle-mate: impacted_by %v cause %v", n.ImpactedBy, n.ProbableCause)
+	}
+}

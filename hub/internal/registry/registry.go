@@ -155,6 +155,21 @@ type Registry struct {
 
 	summaries sync.Map // tenant filter → *cachedSummary
 	graphs    sync.Map // tenant filter → *cachedGraph
+	troubles  troublesCache
+	// maintenance says whether a service is inside a maintenance window (the alert engine's
+	// silences); nil until SetMaintenance.
+	maintenance atomic.Pointer[func(tenant, service string) bool]
+}
+
+// SetMaintenance installs what tells whether a service is in a maintenance window, for the
+// dashboard's "in maintenance".
+func (r *Registry) SetMaintenance(f func(tenant, service string) bool) { r.maintenance.Store(&f) }
+
+func (r *Registry) inMaintenance(tenant, service string) bool {
+	if f := r.maintenance.Load(); f != nil {
+		return (*f)(tenant, service)
+	}
+	return false
 }
 
 // New returns a registry over store, loaded with what the store holds. Call Run to start its

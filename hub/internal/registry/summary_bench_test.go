@@ -12,8 +12,12 @@ import (
 	"github.com/centralhub/centralhub/pkg/auth"
 )
 
-// loadedStore is a hub.Store that holds a fixed set of instances and discards writes.
-type loadedStore struct{ ins []hub.Instance }
+// loadedStore is a hub.Store that holds a fixed set of instances and discards writes; the
+// registry never touches its alert half.
+type loadedStore struct {
+	hub.AlertStore
+	ins []hub.Instance
+}
 
 func (s *loadedStore) LoadInstances(context.Context) ([]hub.Instance, error) { return s.ins, nil }
 func (s *loadedStore) WriteInstances(context.Context, hub.Writes) error {

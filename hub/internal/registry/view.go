@@ -106,7 +106,9 @@ func (r *Registry) Health(q HealthQuery) Health {
 	out.Total = len(page)
 	page = paginate(page, q.Limit, q.Offset)
 	for _, s := range page {
-		out.Services = append(out.Services, serviceView(s, now))
+		v := serviceView(s, now)
+		v.Maintenance = r.inMaintenance(v.Tenant, v.Name)
+		out.Services = append(out.Services, v)
 	}
 	r.mu.RUnlock()
 	return out

@@ -5,6 +5,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -172,6 +173,358 @@ func Run(t *testing.T, open Opener) {
 		}
 		if got := load(t, s); len(got) != 0 {
 			t.Fatalf("cancelled write stored %d", len(got))
+		}
+	})
+	runAlerts(t, open)
+}
+
+// instant is a fixed instant, UTC and without a monotonic reading, offset by d.
+func instant(d time.Duration) time.Time {
+	return time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC).Add(d)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// alert is a firing, acknowledged alert with every field and its whole Book set.
+func alert(id, tenant string) hub.Alert {
+	return hub.Alert{
+		ID: id, Fingerprint: "fp-" + id, Tenant: tenant, Component: "pg", Service: "orders",
+		Instance: "o1", Check: "db", Rule: "check_critical", Severity: hub.SeverityCritical,
+		State: hub.AlertFiring, Summary: "db is critical", Runbook: "https://wiki/pg",
+		StartedAt: instant(0), FiredAt: ptr(instant(time.Minute)), Acknowledged: true,
+		Ack:          &hub.Ack{By: "alice", Comment: "on it", At: instant(2 * time.Minute), ExpiresAt: ptr(instant(time.Hour))},
+		SuppressedBy: "payments", SilencedBy: []string{"s1", "s2"}, Flapping: true,
+		Impacted: []string{"checkout", "web"},
+		Book: hub.AlertBook{ClearedAt: ptr(instant(3 * time.Minute)), NotifiedAt: ptr(instant(time.Minute)),
+			Notified: true, Outbox: []string{"firing", "repeat"}},
+	}
+}
+
+// silence is a fixed-time silence with two matchers.
+func silence(id, tenant string) hub.Silence {
+	return hub.Silence{
+		ID: id, Tenant: tenant,
+		Matchers: []hub.Matcher{{Name: "service", Value: "orders"}, {Name: "check", Value: "d.*", IsRegex: true}},
+		StartsAt: instant(0), EndsAt: instant(time.Hour), CreatedBy: "bob", CreatedAt: instant(-time.Minute), Comment: "deploy",
+	}
+}
+
+// utc returns t in UTC, and nil for nil: stores may hand back times in another location.
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	return ptr(t.UTC())
+}
+
+// normAlert is a with every time in UTC, so reflect.DeepEqual compares instants.
+func normAlert(a hub.Alert) hub.Alert {
+	a.StartedAt = a.StartedAt.UTC()
+	a.FiredAt, a.ResolvedAt = utc(a.FiredAt), utc(a.ResolvedAt)
+	if a.Ack != nil {
+		ack := *a.Ack
+		ack.At, ack.ExpiresAt = ack.At.UTC(), utc(ack.ExpiresAt)
+		a.Ack = &ack
+	}
+	a.Book.ClearedAt, a.Book.NotifiedAt = utc(a.Book.ClearedAt), utc(a.Book.NotifiedAt)
+	return a
+}
+
+// normSilence is s with every time in UTC; a zero time stays zero.
+func normSilence(s hub.Silence) hub.Silence {
+	if !s.StartsAt.IsZero() {
+		s.StartsAt = s.StartsAt.UTC()
+	}
+	if !s.EndsAt.IsZero() {
+		s.EndsAt = s.EndsAt.UTC()
+	}
+	s.CreatedAt = s.CreatedAt.UTC()
+	return s
+}
+
+func loadAlerts(t *testing.T, s hub.Store) (map[string]hub.Alert, map[string]hub.Silence) {
+	t.Helper()
+	as, ss, err := s.LoadAlerts(context.Background())
+	if err != nil {
+		t.Fatalf("load alerts: %v", err)
+	}
+	alerts, silences := map[string]hub.Alert{}, map[string]hub.Silence{}
+	for _, a := range as {
+		alerts[a.ID] = normAlert(a)
+	}
+	for _, s := range ss {
+		silences[s.ID] = normSilence(s)
+	}
+	if len(alerts) != len(as) || len(silences) != len(ss) {
+		t.Fatalf("load alerts: duplicate IDs in %d alerts, %d silences", len(as), len(ss))
+	}
+	return alerts, silences
+}
+
+func listAudit(t *testing.T, s hub.Store, q hub.AuditQuery) []hub.AuditEntry {
+	t.Helper()
+	es, err := s.ListAudit(context.Background(), q)
+	if err != nil {
+		t.Fatalf("list audit %+v: %v", q, err)
+	}
+	for i := range es {
+		es[i].At = es[i].At.UTC()
+	}
+	return es
+}
+
+// details lists each entry's Detail, in order.
+func details(es []hub.AuditEntry) []string {
+	out := make([]string, len(es))
+	for i, e := range es {
+		out[i] = e.Detail
+	}
+	return out
+}
+
+// runAlerts is the part of the suite about hub.AlertStore.
+func runAlerts(t *testing.T, open Opener) {
+	ctx := context.Background()
+	t.Run("empty store holds no alerts, silences or audit entries", func(t *testing.T) {
+		s := open(t)
+		alerts, silences := loadAlerts(t, s)
+		if len(alerts) != 0 || len(silences) != 0 {
+			t.Fatalf("fresh store holds %d alerts, %d silences", len(alerts), len(silences))
+		}
+		if got := listAudit(t, s, hub.AuditQuery{}); len(got) != 0 {
+			t.Fatalf("fresh store lists %d audit entries", len(got))
+		}
+	})
+	t.Run("alert round trip keeps every field and the book", func(t *testing.T) {
+		noExpiry := alert("a2", "default")
+		noExpiry.Ack.ExpiresAt = nil
+		pending := hub.Alert{ID: "a3", Fingerprint: "fp", Tenant: "default", Component: "orders",
+			Service: "orders", Severity: hub.SeverityWarning, State: hub.AlertPending, StartedAt: instant(0)}
+		resolved := alert("a4", "beta")
+		resolved.State, resolved.ResolvedAt = hub.AlertResolved, ptr(instant(time.Hour))
+		resolved.Acknowledged, resolved.Ack, resolved.Book = false, nil, hub.AlertBook{Notified: true}
+		cluster := alert("a5", "default")
+		cluster.Component, cluster.Service, cluster.Instance = hub.ClusterComponent, "", ""
+		cases := []struct {
+			name  string
+			alert hub.Alert
+		}{
+			{"acknowledged until a time, full book", alert("a1", "default")},
+			{"acknowledged until resolved", noExpiry},
+			{"pending, no fired_at, ack or book", pending},
+			{"resolved, partial book", resolved},
+			{"cluster component", cluster},
+		}
+		s := open(t)
+		var w hub.AlertWrites
+		for _, c := range cases {
+			w.Alerts = append(w.Alerts, c.alert)
+		}
+		if err := s.WriteAlerts(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := loadAlerts(t, s)
+		if len(got) != len(cases) {
+			t.Fatalf("stored %d alerts, loaded %d", len(cases), len(got))
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				if g := got[c.alert.ID]; !reflect.DeepEqual(g, c.alert) {
+					t.Fatalf("round trip:\n got %+v book %+v\nwant %+v book %+v", g, g.Book, c.alert, c.alert.Book)
+				}
+			})
+		}
+	})
+	t.Run("silence round trip keeps fixed times and schedules", func(t *testing.T) {
+		scheduled := silence("s2", "default")
+		scheduled.StartsAt, scheduled.EndsAt = time.Time{}, time.Time{}
+		scheduled.Schedule = &hub.Schedule{Timezone: "Europe/Berlin", Weekly: []hub.WeeklyWindow{
+			{Day: "sat", Start: "22:00", End: "02:00"}, {Day: "sun", Start: "00:00", End: "24:00"}}}
+		cases := []struct {
+			name    string
+			silence hub.Silence
+		}{
+			{"fixed time", silence("s1", "default")},
+			{"schedule, zero start and end", scheduled},
+			{"other tenant, no matchers", hub.Silence{ID: "s3", Tenant: "beta", StartsAt: instant(0), EndsAt: instant(time.Minute), CreatedAt: instant(0)}},
+		}
+		s := open(t)
+		var w hub.AlertWrites
+		for _, c := range cases {
+			w.Silences = append(w.Silences, c.silence)
+		}
+		if err := s.WriteAlerts(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+		_, got := loadAlerts(t, s)
+		if len(got) != len(cases) {
+			t.Fatalf("stored %d silences, loaded %d", len(cases), len(got))
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				g := got[c.silence.ID]
+				if !reflect.DeepEqual(g, c.silence) {
+					t.Fatalf("round trip:\n got %+v\nwant %+v", g, c.silence)
+				}
+				if c.silence.StartsAt.IsZero() && (!g.StartsAt.IsZero() || !g.EndsAt.IsZero()) {
+					t.Fatalf("zero start/end came back as %s/%s", g.StartsAt, g.EndsAt)
+				}
+			})
+		}
+	})
+	t.Run("put replaces by ID and delete removes, for alerts and silences", func(t *testing.T) {
+		s := open(t)
+		a1, a2 := alert("a1", "default"), alert("a2", "default")
+		s1, s2 := silence("s1", "default"), silence("s2", "default")
+		if err := s.WriteAlerts(ctx, hub.AlertWrites{Alerts: []hub.Alert{a1, a2}, Silences: []hub.Silence{s1, s2}}); err != nil {
+			t.Fatal(err)
+		}
+		a1.State, a1.ResolvedAt, a1.Book.Outbox = hub.AlertResolved, ptr(instant(time.Hour)), []string{"resolved"}
+		s1.Comment, s1.EndsAt = "extended", instant(2*time.Hour)
+		err := s.WriteAlerts(ctx, hub.AlertWrites{Alerts: []hub.Alert{a1}, DeleteAlerts: []string{"a2"},
+			Silences: []hub.Silence{s1}, DeleteSilences: []string{"s2"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		alerts, silences := loadAlerts(t, s)
+		if len(alerts) != 1 || !reflect.DeepEqual(alerts["a1"], a1) {
+			t.Fatalf("alerts after replace+delete: %+v", alerts)
+		}
+		if len(silences) != 1 || !reflect.DeepEqual(silences["s1"], s1) {
+			t.Fatalf("silences after replace+delete: %+v", silences)
+		}
+		if err := s.WriteAlerts(ctx, hub.AlertWrites{DeleteAlerts: []string{"missing"}, DeleteSilences: []string{"missing"}}); err != nil {
+			t.Fatalf("deleting missing IDs must succeed: %v", err)
+		}
+		if alerts, silences := loadAlerts(t, s); len(alerts) != 1 || len(silences) != 1 {
+			t.Fatalf("deleting missing IDs changed the store: %d alerts, %d silences", len(alerts), len(silences))
+		}
+	})
+	t.Run("audit entries get rising seqs and list newest first", func(t *testing.T) {
+		s := open(t)
+		entry := func(detail string, d time.Duration) hub.AuditEntry {
+			return hub.AuditEntry{At: instant(d), Actor: "alice", Role: "operator", Tenant: "default",
+				Action: "acknowledge", Target: "pg", Detail: detail}
+		}
+		writes := [][]hub.AuditEntry{{entry("1", 0), entry("2", time.Second)}, {entry("3", 2*time.Second)}}
+		var want []hub.AuditEntry
+		for _, es := range writes {
+			if err := s.WriteAlerts(ctx, hub.AlertWrites{Audit: es}); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, es...)
+		}
+		slices.Reverse(want)
+		got := listAudit(t, s, hub.AuditQuery{})
+		if len(got) != len(want) {
+			t.Fatalf("listed %v, want %v", details(got), details(want))
+		}
+		for i := range got {
+			if i > 0 && got[i].Seq >= got[i-1].Seq {
+				t.Fatalf("seqs not falling newest first: %d then %d", got[i-1].Seq, got[i].Seq)
+			}
+			want[i].Seq = got[i].Seq
+			if !reflect.DeepEqual(got[i], want[i]) {
+				t.Fatalf("entry %d:\n got %+v\nwant %+v", i, got[i], want[i])
+			}
+		}
+		if got[len(got)-1].Seq == 0 {
+			t.Fatal("store left an entry's seq 0")
+		}
+	})
+	t.Run("audit query filters by tenant and since and honours limit", func(t *testing.T) {
+		s := open(t)
+		var es []hub.AuditEntry
+		for i, tenant := range []string{"alpha", "beta", "alpha", "beta", "alpha"} {
+			es = append(es, hub.AuditEntry{At: instant(time.Duration(i) * time.Minute), Actor: "bob", Role: "admin",
+				Tenant: tenant, Action: "silence.create", Target: "s", Detail: fmt.Sprint(i)})
+		}
+		if err := s.WriteAlerts(ctx, hub.AlertWrites{Audit: es}); err != nil {
+			t.Fatal(err)
+		}
+		cases := []struct {
+			name string
+			q    hub.AuditQuery
+			want []string // Details, newest first
+		}{
+			{"no filter lists every entry", hub.AuditQuery{}, []string{"4", "3", "2", "1", "0"}},
+			{"tenant selects its own", hub.AuditQuery{Tenant: "beta"}, []string{"3", "1"}},
+			{"unknown tenant selects none", hub.AuditQuery{Tenant: "gamma"}, []string{}},
+			{"since is inclusive", hub.AuditQuery{Since: instant(2 * time.Minute)}, []string{"4", "3", "2"}},
+			{"since after every entry selects none", hub.AuditQuery{Since: instant(time.Hour)}, []string{}},
+			{"limit keeps the newest", hub.AuditQuery{Limit: 2}, []string{"4", "3"}},
+			{"limit above the count lists all", hub.AuditQuery{Limit: 10}, []string{"4", "3", "2", "1", "0"}},
+			{"tenant, since and limit together", hub.AuditQuery{Tenant: "alpha", Since: instant(time.Minute), Limit: 1}, []string{"4"}},
+			{"tenant and since", hub.AuditQuery{Tenant: "alpha", Since: instant(time.Minute)}, []string{"4", "2"}},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				if got := details(listAudit(t, s, c.q)); !slices.Equal(got, c.want) {
+					t.Fatalf("%+v listed %v, want %v", c.q, got, c.want)
+				}
+			})
+		}
+	})
+	t.Run("one write applies alerts, silences, deletes and audit together", func(t *testing.T) {
+		s := open(t)
+		if err := s.WriteAlerts(ctx, hub.AlertWrites{Alerts: []hub.Alert{alert("old", "default")},
+			Silences: []hub.Silence{silence("old", "default")}}); err != nil {
+			t.Fatal(err)
+		}
+		a, sil := alert("new", "default"), silence("new", "default")
+		audit := hub.AuditEntry{At: instant(0), Actor: "alice", Role: "operator", Tenant: "default",
+			Action: "silence.create", Target: "new", Detail: "swap"}
+		err := s.WriteAlerts(ctx, hub.AlertWrites{Alerts: []hub.Alert{a}, DeleteAlerts: []string{"old"},
+			Silences: []hub.Silence{sil}, DeleteSilences: []string{"old"}, Audit: []hub.AuditEntry{audit}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		alerts, silences := loadAlerts(t, s)
+		if len(alerts) != 1 || !reflect.DeepEqual(alerts["new"], a) {
+			t.Fatalf("alerts: %+v", alerts)
+		}
+		if len(silences) != 1 || !reflect.DeepEqual(silences["new"], sil) {
+			t.Fatalf("silences: %+v", silences)
+		}
+		if got := listAudit(t, s, hub.AuditQuery{}); len(got) != 1 || got[0].Detail != "swap" {
+			t.Fatalf("audit: %+v", got)
+		}
+	})
+	t.Run("concurrent audit writers get distinct seqs", func(t *testing.T) {
+		s := open(t)
+		var wg sync.WaitGroup
+		for w := range 4 {
+			wg.Go(func() {
+				for i := range 10 {
+					e := hub.AuditEntry{At: instant(0), Actor: fmt.Sprint(w), Tenant: "default", Action: "acknowledge", Detail: fmt.Sprint(i)}
+					if err := s.WriteAlerts(ctx, hub.AlertWrites{Audit: []hub.AuditEntry{e}}); err != nil {
+						t.Error(err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		got := listAudit(t, s, hub.AuditQuery{})
+		seqs := map[uint64]bool{}
+		for _, e := range got {
+			seqs[e.Seq] = true
+		}
+		if len(got) != 40 || len(seqs) != 40 {
+			t.Fatalf("%d entries with %d distinct seqs after 40 concurrent writes", len(got), len(seqs))
+		}
+	})
+	t.Run("cancelled context writes no alerts", func(t *testing.T) {
+		s := open(t)
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		w := hub.AlertWrites{Alerts: []hub.Alert{alert("a1", "default")}, Silences: []hub.Silence{silence("s1", "default")},
+			Audit: []hub.AuditEntry{{At: instant(0), Actor: "alice", Tenant: "default", Action: "acknowledge"}}}
+		if err := s.WriteAlerts(cctx, w); err == nil {
+			t.Fatal("write with a cancelled context succeeded")
+		}
+		alerts, silences := loadAlerts(t, s)
+		if audit := listAudit(t, s, hub.AuditQuery{}); len(alerts)+len(silences)+len(audit) != 0 {
+			t.Fatalf("cancelled write stored %d alerts, %d silences, %d audit entries", len(alerts), len(silences), len(audit))
 		}
 	})
 }
