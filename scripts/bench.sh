@@ -211,8 +211,8 @@ bench_go() {
   mkdir -p "$RUN/go"
   if [[ -f .bench/gobench.txt ]]; then cp .bench/gobench.txt "$RUN/go/old.txt"; fi
   run go-bench-pkg "$GO" -C pkg test -run '^$' -bench 'BenchmarkDecodeReport' -benchmem -count 6 ./protocol >"$RUN/go/new.txt"
-  run go-bench-hub "$GO" -C hub test -run '^$' -bench 'BenchmarkIngest|BenchmarkSummary|BenchmarkImpact|BenchmarkBuild' -benchmem -count 6 \
-    ./internal/httpapi ./internal/registry ./internal/graph >>"$RUN/go/new.txt"
+  run go-bench-hub "$GO" -C hub test -run '^$' -bench 'BenchmarkIngest|BenchmarkSummary|BenchmarkImpact|BenchmarkBuild|BenchmarkEvaluate' -benchmem -count 6 \
+    ./internal/httpapi ./internal/registry ./internal/graph ./internal/alert >>"$RUN/go/new.txt"
   local inputs=("new=$RUN/go/new.txt")
   [[ -f $RUN/go/old.txt ]] && inputs=("old=$RUN/go/old.txt" "${inputs[@]}")
   run go-benchstat "$GO" run "$BENCHSTAT" "${inputs[@]}" >"$RUN/go/benchstat.txt"

@@ -272,7 +272,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	for _, s := range standIns {
 		fmt.Fprintf(stdout, "    %-15s curl -XPOST %s/break   |   curl -XPOST %s/heal\n", s.name, s.url(), s.url())
 	}
-	fmt.Fprintln(stdout, "\n  Components (break one, e.g. nats, and watch the impact: /api/v1/dashboard/impact-analysis):")
+	fmt.Fprintln(stdout, "\n  Components (break one, e.g. nats, and watch the impact: /api/v1/dashboard/impact-analysis,")
+	fmt.Fprintln(stdout, "  and the alerts: /api/v1/dashboard/alerts — nats's fires, what it takes down is suppressed_by nats):")
 	names := make([]string, 0, len(comps))
 	for name := range comps {
 		names = append(names, name)
@@ -298,13 +299,29 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
+// demoHubConfig is the demo hub's configuration: quick alerts.
+const demoHubConfig = `alerts:
+  resolve_after: 5s
+  builtin:
+    instance_critical: {for: 5s}
+    service_unhealthy: {for: 5s}
+    service_degraded: {for: 10s}
+    component_critical: {for: 5s}
+`
+
 // startHub starts the hub in dev mode and reads its URL and admin token from its stdout.
 func startHub(ctx context.Context, hubBin, dir, listen, gossipAddr string) (*exec.Cmd, string, string, error) {
 	logf, err := os.Create(filepath.Join(dir, "logs", "hub.log"))
 	if err != nil {
 		return nil, "", "", fmt.Errorf("hub log: %w", err)
 	}
-	args := []string{"serve", "--dev", "--data-dir", filepath.Join(dir, "data"), "--listen", listen}
+	// Alerts fire after 5 s here, not the production defaults' 30 s, so a newcomer sees them
+	// come (and go) while watching.
+	cfgFile := filepath.Join(dir, "hub.yaml")
+	if err := os.WriteFile(cfgFile, []byte(demoHubConfig), 0o600); err != nil {
+		return nil, "", "", fmt.Errorf("write hub config: %w", err)
+	}
+	args := []string{"serve", "--dev", "--config", cfgFile, "--data-dir", filepath.Join(dir, "data"), "--listen", listen}
 	if gossipAddr != "" {
 		// --dev keeps a generated gossip key in the data directory; the agents read it there.
 		args = append(args, "--gossip-bind", gossipAddr)

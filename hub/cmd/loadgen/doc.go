@@ -24,6 +24,8 @@ const (
 	targetAgentMaxRSSMiB = 20.0   // agent max RSS, with gossip on too
 	targetDetectMedianS  = 4.0    // gossip: kill -9 → critical, median
 	targetDetectMaxS     = 8.0    // gossip: kill -9 → critical, max
+	targetImpactMS       = 10.0   // graph impact query p99 on 10,000 nodes / 30,000 edges
+	targetEvaluateMS     = 50.0   // one alert evaluation, 10,000 instances × 50 rules
 )
 
 // run is one bench.sh run directory and what doc found in it.
@@ -776,6 +778,31 @@ func gossipSection(d *docWriter) error {
 	return nil
 }
 
+// benchWorst returns the largest value of unit over the result lines of the benchmark named
+// name (its -N GOMAXPROCS suffix aside) in Go benchmark output; 0 when there is none.
+func benchWorst(out, name, unit string) float64 {
+	worst := 0.0
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 {
+			continue
+		}
+		base := f[0]
+		if i := strings.LastIndex(base, "-"); i > 0 {
+			base = base[:i]
+		}
+		if base != name {
+			continue
+		}
+		for i := 2; i+1 < len(f); i += 2 {
+			if f[i+1] == unit {
+				worst = max(worst, parseSeconds(f[i]))
+			}
+		}
+	}
+	return worst
+}
+
 func parseSeconds(s string) float64 {
 	v, _ := strconv.ParseFloat(s, 64)
 	return v
@@ -791,11 +818,31 @@ func goBenchSection(d *docWriter) error {
 	if err != nil {
 		return fmt.Errorf("read benchstat output: %w", err)
 	}
+	if raw, err := os.ReadFile(r.path("go", "new.txt")); err == nil {
+		impact := benchWorst(string(raw), "BenchmarkImpact", "p99-ms")
+		if impact > 0 {
+			d.checks = append(d.checks, check{"graph: impact query p99, 10,000 nodes / 30,000 edges (worst of 6 runs)", "< 10 ms",
+				strconv.FormatFloat(impact, 'f', 2, 64) + " ms", impact < targetImpactMS})
+		} else {
+			d.failed = append(d.failed, "graph impact query p99")
+		}
+		for _, share := range []string{"10", "100"} {
+			ns := benchWorst(string(raw), "BenchmarkEvaluate/instances=10000/rules=50/critical="+share+"%", "ns/op")
+			what := "alerts: one evaluation, 10,000 instances × 50 rules, " + share + "% critical (worst of 6 runs)"
+			if ns <= 0 {
+				d.failed = append(d.failed, what)
+				continue
+			}
+			d.checks = append(d.checks, check{what, "< 50 ms", ms(ns / 1000), ns/1e6 < targetEvaluateMS})
+		}
+	}
 	d.p("## 6. Go micro-benchmarks\n\n")
 	d.p("`BenchmarkDecodeReport` (pkg/protocol): decode and validate a 5-check report of about 1.4 KB. " +
 		"`BenchmarkIngest` (hub/internal/httpapi): the whole ingest handler with a cached token over a real registry and bbolt store holding 10,000 instances; " +
 		"`heartbeat` is one request at a time with no status change, `mixed` is 32 concurrent requests with 1%% status changes, fsynced before they are answered. " +
 		"`BenchmarkSummary` (hub/internal/registry): the dashboard summary over 10,000 instances in 100 services, `recompute` after a status change in one service and `cached` when nothing changed. " +
+		"`BenchmarkImpact` (hub/internal/graph): the impact of one unhealthy node (every service depending on it, transitively) on a graph of 10,000 nodes and 30,000 edges, `p99-ms` over its calls; `BenchmarkBuild`: building that graph. " +
+		"`BenchmarkEvaluate` (hub/internal/alert): one evaluation of 50 rules (the 6 built-ins and 44 user rules of every kind, half with regular expressions) against 10,000 instances in 1,000 services, with 10%% or all of them critical, in the steady state (every alert already held). " +
 		"Each ran 6 times with `-benchmem`; benchstat summarises them")
 	if r.exists("go", "old.txt") {
 		d.p(" and compares them with the previous run on the same machine (`old`)")

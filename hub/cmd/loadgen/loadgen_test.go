@@ -155,3 +155,24 @@ func TestReadGNUTime(t *testing.T) {
 		t.Fatalf("got %+v", st)
 	}
 }
+
+func TestBenchWorst(t *testing.T) {
+	out := `BenchmarkImpact-2   	     100	   1000 ns/op	         2.50 p99-ms	  10 B/op
+BenchmarkImpact-2   	     100	   1000 ns/op	         3.10 p99-ms	  10 B/op
+BenchmarkEvaluate/instances=10000/rules=50/critical=10%-2         	      10	   4086547 ns/op	 1250824 B/op	   23254 allocs/op
+BenchmarkEvaluate/instances=10000/rules=50/critical=100%-2        	      10	  49570522 ns/op	12652344 B/op	  225352 allocs/op
+`
+	for _, tc := range []struct {
+		name, unit string
+		want       float64
+	}{
+		{"BenchmarkImpact", "p99-ms", 3.10},
+		{"BenchmarkEvaluate/instances=10000/rules=50/critical=100%", "ns/op", 49570522},
+		{"BenchmarkEvaluate/instances=10000/rules=50/critical=10%", "ns/op", 4086547},
+		{"BenchmarkBuild", "ns/op", 0},
+	} {
+		if got := benchWorst(out, tc.name, tc.unit); got != tc.want {
+			t.Errorf("%s %s: %v, want %v", tc.name, tc.unit, got, tc.want)
+		}
+	}
+}

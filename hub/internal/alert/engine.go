@@ -573,9 +573,18 @@ func (e *Engine) resolve(now time.Time, a *hub.Alert) {
 // annotate sets what the graph, the storm and the silences say of every active alert:
 // suppressed_by, impacted and silenced_by; e.mu is held.
 func (e *Engine) annotate(now time.Time, g *graph.Graph) {
-	activeNodes := map[string]bool{}
+	type nodeKey struct{ tenant, name string }
+	type nodeNote struct {
+		by       string
+		impacted []string
+	}
+	activeNodes := map[nodeKey]bool{}
 	for _, a := range e.active {
-		activeNodes[graph.ID(a.Tenant, a.Component)] = true
+		activeNodes[nodeKey{a.Tenant, a.Component}] = true
+	}
+	isActive := func(id string) (string, bool) {
+		n, ok := g.Lookup(id)
+		return n.Name, ok && activeNodes[nodeKey{n.Tenant, n.Name}]
 	}
 	var live []*silence
 	for _, s := range e.silences {
@@ -584,59 +593,60 @@ func (e *Engine) annotate(now time.Time, g *graph.Graph) {
 		}
 	}
 	slices.SortFunc(live, func(a, b *silence) int { return cmp.Compare(a.ID, b.ID) })
-	causes := map[string]string{} // node ID → the cause suppressing its alerts ("" for none)
+	notes := map[nodeKey]nodeNote{} // what the graph says of each node with an active alert
 	for _, a := range e.active {
-		id := graph.ID(a.Tenant, a.Component)
-		by := ""
+		k := nodeKey{a.Tenant, a.Component}
+		note, ok := notes[k]
+		if !ok {
+			if a.Component == hub.ClusterComponent {
+				note.impacted = e.lostServices(a.Tenant)
+			} else {
+				id := graph.ID(a.Tenant, a.Component)
+				note.by = suppressor(g, id, isActive)
+				note.impacted = []string{}
+				if n, ok := g.Lookup(id); ok && n.Unhealthy {
+					note.impacted = names(n.Impact)
+				}
+			}
+			notes[k] = note
+		}
+		by := note.by
 		if a.Rule == RuleAgentLost && e.storming[a.Tenant] {
 			by = hub.ClusterComponent
-		} else if a.Component != hub.ClusterComponent {
-			var ok bool
-			if by, ok = causes[id]; !ok {
-				by = suppressor(g, id, activeNodes)
-				causes[id] = by
-			}
 		}
-		impacted := []string{}
-		if n, ok := g.Lookup(id); ok && n.Unhealthy {
-			impacted = names(n.Impact)
-		}
-		if a.Component == hub.ClusterComponent {
-			impacted = e.lostServices(a.Tenant)
-		}
-		silenced := []string{}
+		silenced := a.SilencedBy[:0:0]
 		for _, s := range live {
 			if s.matches(a) {
 				silenced = append(silenced, s.ID)
 			}
 		}
-		if a.SuppressedBy != by || !slices.Equal(a.Impacted, impacted) || !slices.Equal(a.SilencedBy, silenced) {
-			a.SuppressedBy, a.Impacted, a.SilencedBy = by, impacted, silenced
+		if silenced == nil {
+			silenced = []string{}
+		}
+		if a.SuppressedBy != by || !slices.Equal(a.Impacted, note.impacted) || !slices.Equal(a.SilencedBy, silenced) {
+			a.SuppressedBy, a.Impacted, a.SilencedBy = by, note.impacted, silenced
 			e.dirty[a.ID] = true
 		}
 	}
 }
 
 // suppressor is the node whose active alert explains id's: a probable cause beneath it, else a
-// direct unhealthy dependency; "" when none has an active alert. Nodes of one cycle never
-// suppress each other (the graph does not count them as impacting each other).
-func suppressor(g *graph.Graph, id string, activeNodes map[string]bool) string {
+// direct unhealthy dependency; "" when none has an active alert (isActive says, and names
+// the node). Nodes of one cycle never suppress each other (the graph does not count them as
+// impacting each other).
+func suppressor(g *graph.Graph, id string, isActive func(id string) (string, bool)) string {
 	n, ok := g.Lookup(id)
 	if !ok || len(n.ImpactedBy) == 0 {
 		return ""
 	}
 	for _, c := range g.Causes(id) {
-		if c != id && activeNodes[c] {
-			if cn, ok := g.Lookup(c); ok {
-				return cn.Name
-			}
+		if name, ok := isActive(c); ok && c != id {
+			return name
 		}
 	}
 	for _, d := range n.ImpactedBy {
-		if activeNodes[d] {
-			if dn, ok := g.Lookup(d); ok {
-				return dn.Name
-			}
+		if name, ok := isActive(d); ok {
+			return name
 		}
 	}
 	return ""
@@ -777,6 +787,9 @@ func (e *Engine) flush(ctx context.Context, p pendingWrites) error {
 // Delivered is the notifier's report that receiver finished with n (err says how); once every
 // receiver has, n leaves its alert's outbox.
 func (e *Engine) Delivered(n notify.Notification, receiver string, err error) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return // the hub is stopping: it stays in the outbox, and the next start sends it again
+	}
 	if err != nil {
 		e.log.Warn("notification not delivered", "receiver", receiver, "notification", n.ID, "err", err)
 	}

@@ -36,6 +36,7 @@ type App struct {
 	stopping atomic.Bool
 	gossip   *gossip.Gossip      // nil when gossip is off
 	watcher  *membership.Watcher // nil when gossip is off
+	alerting *alerting
 	started  time.Time
 }
 
@@ -79,13 +80,17 @@ func New(ctx context.Context, cfg Config, keys *auth.Keys, log *slog.Logger) (*A
 
 	promReg := prometheus.NewRegistry()
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfo())
+	if a.alerting, err = startAlerting(ctx, &cfg.Alerts, reg, store, promReg, log); err != nil {
+		return fail(err)
+	}
+	reg.SetMaintenance(a.alerting.engine.InMaintenance)
 	apiCfg := httpapi.Config{
 		Keys: keys, Registry: reg, Registerer: promReg, Gatherer: promReg, Log: log,
 		RegistryCollector: func(visible registry.Visibility, hubWide bool) prometheus.Collector {
 			return registry.NewCollector(reg, visible, hubWide)
 		},
 		Version: Version, MetricsPublic: cfg.MetricsPublic, MaxBody: int64(cfg.Ingest.MaxBody),
-		Ready: a.readiness, Degraded: a.degraded,
+		Ready: a.readiness, Degraded: a.degraded, Alerts: a.alerting.engine,
 	}
 	if cfg.Gossip.Bind != "" {
 		if a.gossip, err = startGossip(cfg, ln.Addr().String(), log); err != nil {
@@ -178,6 +183,13 @@ func (a *App) Run(ctx context.Context) error {
 		}
 	}()
 
+	alertCtx, stopAlerting := context.WithCancel(context.WithoutCancel(ctx))
+	alertDone := make(chan struct{})
+	go func() {
+		defer close(alertDone)
+		a.alerting.run(alertCtx)
+	}()
+
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- a.server.Serve(a.ln) }()
 	a.log.Info("hub serving", "addr", a.Addr(), "version", Version, "data_dir", a.cfg.DataDir)
@@ -208,6 +220,10 @@ func (a *App) Run(ctx context.Context) error {
 	if err := a.server.Shutdown(shutCtx); err != nil {
 		a.log.Warn("http shutdown", "err", err)
 	}
+	// Alerts stop after the last request (an acknowledgement in flight is kept) and before
+	// the registry they judge.
+	stopAlerting()
+	<-alertDone
 	stopRegistry()
 	if err := <-regDone; err != nil {
 		runErr = errors.Join(runErr, err)

@@ -62,6 +62,26 @@ func TestConfigLayers(t *testing.T) {
 		{name: "invalid value names key", yaml: "registry: {stale_after: 0}\n", wantErr: "registry.stale_after"},
 		{name: "bad listen", args: []string{"--listen", "nope"}, wantErr: "listen:"},
 		{name: "bad env bool", env: map[string]string{"HUB_METRICS_PUBLIC": "maybe"}, wantErr: "HUB_METRICS_PUBLIC"},
+		{name: "alerts", yaml: "alerts:\n  retention: 2d\n  builtin: {instance_critical: {for: 45s}, config_drift: {disabled: true}}\n" +
+			"  rules: [{name: r1, match: {service: orders}, state: warning, for: 10s}]\n" +
+			"  receivers: [{name: ops, webhook: {url: \"http://127.0.0.1:9/hook\", timeout: 2s}}]\n",
+			env: map[string]string{"HUB_ALERTMANAGER_URL": "http://127.0.0.1:9093"},
+			check: func(c Config) bool {
+				ec, err := c.Alerts.engineConfig()
+				recv := c.Alerts.receivers()
+				return err == nil && ec.Retention == 48*time.Hour && len(ec.Rules) == 6 && len(recv) == 2 &&
+					recv[1].Alertmanager.URL == "http://127.0.0.1:9093" && time.Duration(c.Alerts.Rules[0].For) == 10*time.Second
+			}},
+		{name: "alertmanager flag", args: []string{"--alertmanager-url", "http://am:9093"},
+			check: func(c Config) bool { return c.Alerts.AlertmanagerURL == "http://am:9093" }},
+		{name: "bad rule names field", yaml: "alerts: {rules: [{name: r1, state: fine}]}\n", wantErr: "alerts.rules[0].state"},
+		{name: "bad template names field", yaml: "alerts: {rules: [{name: r1, state: critical, summary: \"{{.Nope}}\"}]}\n", wantErr: "alerts.rules[0].summary"},
+		{name: "unknown built-in", yaml: "alerts: {builtin: {page_everyone: {}}}\n", wantErr: "alerts.builtin.page_everyone"},
+		{name: "bad receiver url", yaml: "alerts: {receivers: [{name: x, webhook: {url: \"ftp://x\"}}]}\n", wantErr: "alerts.receivers[0].webhook.url"},
+		{name: "duplicate receiver", yaml: "alerts: {receivers: [{name: alertmanager, webhook: {url: \"http://x\"}}]}\n",
+			args: []string{"--alertmanager-url", "http://am:9093"}, wantErr: "already used"},
+		{name: "bad storm share", yaml: "alerts: {storm: {share: 2}}\n", wantErr: "alerts.storm.share"},
+		{name: "bad alertmanager url", args: []string{"--alertmanager-url", "am:9093"}, wantErr: "alerts.alertmanager_url"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -31,6 +31,7 @@ type Config struct {
 	Ingest        IngestConfig   `yaml:"ingest"`
 	Log           LogConfig      `yaml:"log"`
 	Gossip        GossipConfig   `yaml:"gossip"`
+	Alerts        AlertsConfig   `yaml:"alerts"`
 
 	// Dev generates (or reuses) a random secret in DataDir and prints an admin token. Flag only.
 	Dev bool `yaml:"-"`
@@ -107,6 +108,7 @@ func DefaultConfig() Config {
 		Ingest:          IngestConfig{MaxBody: 1 << 20, RatePerInstance: rd.RatePerInstance},
 		Log:             LogConfig{Level: "info", Format: "json"},
 		Gossip:          GossipConfig{Profile: string(gossip.ProfileLAN)},
+		Alerts:          defaultAlerts(),
 		GCPercent:       400,
 		ShutdownTimeout: 10 * time.Second,
 	}
@@ -138,7 +140,10 @@ func (c *Config) Validate() error {
 	if c.Log.Format != "json" && c.Log.Format != "text" {
 		return fmt.Errorf("log.format: %q is not json or text", c.Log.Format)
 	}
-	return c.Gossip.validate(c.Dev)
+	if err := c.Gossip.validate(c.Dev); err != nil {
+		return err
+	}
+	return c.Alerts.validate()
 }
 
 func (g *GossipConfig) validate(dev bool) error {
@@ -248,20 +253,39 @@ func (c *Config) applyEnv(getenv env) error {
 	if v, ok := getenv("HUB_GOSSIP_KEY_FILE"); ok {
 		c.Gossip.KeyFile = v
 	}
+	if v, ok := getenv("HUB_ALERTMANAGER_URL"); ok {
+		c.Alerts.AlertmanagerURL = v
+	}
 	return nil
 }
 
 // Duration is a time.Duration read from YAML as "10m".
 type Duration time.Duration
 
-// UnmarshalYAML reads a duration string.
+// UnmarshalYAML reads a duration string such as 10m, 1h30m or 7d.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := time.ParseDuration(n.Value)
+	v, err := ParseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration such as 10m", n.Line, n.Value)
+		return fmt.Errorf("line %d: %q is not a duration such as 10m or 7d", n.Line, n.Value)
 	}
 	*d = Duration(v)
 	return nil
+}
+
+// ParseDuration parses a Go duration (90s, 1h30m) or a whole number of days (7d).
+func ParseDuration(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 || n > 3650 {
+			return 0, fmt.Errorf("%q is not a number of days", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("parse duration: %w", err)
+	}
+	return d, nil
 }
 
 // ByteSize is a size read from YAML as a number of bytes or with a unit (KiB, MiB, KB, MB).
@@ -314,6 +338,7 @@ func (c *Config) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Gossip.KeyringFile, "gossip-keyring-file", c.Gossip.KeyringFile, "where rotated gossip keys persist (default <data-dir>/gossip-keyring)")
 	fs.StringVar(&c.Gossip.Profile, "gossip-profile", c.Gossip.Profile, "gossip timing profile: lan (default), wan or local")
 	fs.StringVar(&c.Gossip.APIAddress, "gossip-api-address", c.Gossip.APIAddress, "host:port agents reach this hub's API at, told to them by gossip (default: from --listen and the gossip address)")
+	fs.StringVar(&c.Alerts.AlertmanagerURL, "alertmanager-url", c.Alerts.AlertmanagerURL, "push alerts to this Prometheus Alertmanager (its v2 API), e.g. http://127.0.0.1:9093")
 	fs.Func("shutdown-delay", "how long /ready answers 503 before the listener closes on SIGTERM (e.g. 5s)", func(v string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil {

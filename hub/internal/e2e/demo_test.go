@@ -124,6 +124,37 @@ func TestDemo(t *testing.T) {
 		}
 		return fmt.Errorf("api-gateway not among what nats affects: %+v", impact.Failures[0].Affected)
 	})
+	// The alerts: nats's fires (the demo's rules wait 5 s) and names what it impacts; the
+	// alerts of the services it takes down are suppressed by it, so only nats notifies.
+	eventually(t, 30*time.Second, "nats's alert firing, its dependents' suppressed by it", func() error {
+		var list struct {
+			Alerts []struct {
+				Component    string   `json:"component"`
+				Rule         string   `json:"rule"`
+				State        string   `json:"state"`
+				SuppressedBy string   `json:"suppressed_by"`
+				Impacted     []string `json:"impacted"`
+			} `json:"alerts"`
+		}
+		if code, body := getJSON(t, "http://"+listen+"/api/v1/dashboard/alerts?state=firing", token, &list); code != 200 {
+			return fmt.Errorf("alerts: %d %s", code, body)
+		}
+		natsFiring, suppressed := false, map[string]bool{}
+		for _, a := range list.Alerts {
+			switch {
+			case a.Component == "nats" && a.Rule == "component_critical":
+				natsFiring = strings.Contains(strings.Join(a.Impacted, ","), "api-gateway")
+			case a.SuppressedBy == "nats":
+				suppressed[a.Component] = true
+			case a.Component != "nats":
+				return fmt.Errorf("%s alert of %s not suppressed by nats: %+v", a.Rule, a.Component, a)
+			}
+		}
+		if !natsFiring || !suppressed["trading-signal"] || !suppressed["notification"] {
+			return fmt.Errorf("firing: %+v", list.Alerts)
+		}
+		return nil
+	})
 	post(natsHeal)
 	for _, name := range all {
 		waitService(name, "healthy")

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
+	"github.com/centralhub/centralhub/hub/internal/alert"
 	"github.com/centralhub/centralhub/hub/internal/bolt"
 	"github.com/centralhub/centralhub/hub/internal/httpapi"
 	"github.com/centralhub/centralhub/hub/internal/registry"
@@ -44,12 +45,15 @@ func TestMain(m *testing.M) {
 const secret = "0123456789abcdefghijklmnopqrstuvwxyzABCDEF"
 
 type env struct {
-	t     *testing.T
-	srv   *httptest.Server
-	keys  *auth.Keys
-	reg   *registry.Registry
-	now   time.Time
-	clock *clock
+	t      *testing.T
+	srv    *httptest.Server
+	keys   *auth.Keys
+	reg    *registry.Registry
+	alerts *alert.Engine
+	// alertStore is the engine's store: the bolt store, with writes failing on demand.
+	alertStore *flakyAlertStore
+	now        time.Time
+	clock      *clock
 }
 
 // clock is the tokens' clock, moved by tests.
@@ -91,11 +95,18 @@ func newEnvWith(t *testing.T, mutate func(*httpapi.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	acfg := alert.DefaultConfig()
+	acfg.Now = clk.Now // the engine is not run: tests call Evaluate
+	astore := &flakyAlertStore{AlertStore: st}
+	eng, err := alert.New(context.Background(), acfg, reg, astore, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- reg.Run(ctx) }()
 	promReg := prometheus.NewRegistry()
-	cfg := httpapi.Config{Keys: keys, Registry: reg, Registerer: promReg, Gatherer: promReg,
+	cfg := httpapi.Config{Keys: keys, Registry: reg, Alerts: eng, Registerer: promReg, Gatherer: promReg,
 		RegistryCollector: collectorOf(reg), Log: log, Version: "test", MaxBody: 64 << 10}
 	mutate(&cfg)
 	api, err := httpapi.New(cfg)
@@ -111,7 +122,7 @@ func newEnvWith(t *testing.T, mutate func(*httpapi.Config)) *env {
 		}
 		_ = st.Close()
 	})
-	return &env{t: t, srv: srv, keys: keys, reg: reg, now: now, clock: clk}
+	return &env{t: t, srv: srv, keys: keys, reg: reg, alerts: eng, alertStore: astore, now: now, clock: clk}
 }
 
 func collectorOf(reg *registry.Registry) func(registry.Visibility, bool) prometheus.Collector {
@@ -479,7 +490,7 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.body), &doc); err != nil {
 		t.Fatal(err)
 	}
-	api, err := httpapi.New(httpapi.Config{Keys: e.keys, Registry: e.reg, Registerer: prometheus.NewRegistry(),
+	api, err := httpapi.New(httpapi.Config{Keys: e.keys, Registry: e.reg, Alerts: e.alerts, Registerer: prometheus.NewRegistry(),
 		Gatherer: prometheus.NewRegistry(), RegistryCollector: collectorOf(e.reg)})
 	if err != nil {
 		t.Fatal(err)
@@ -545,6 +556,9 @@ func TestWrongMethodIs405(t *testing.T) {
 		{"GET", "/api/v1/agent/reports", agent},
 		{"POST", "/api/v1/dashboard/health", viewer}, {"PUT", "/api/v1/dashboard/summary", viewer},
 		{"DELETE", "/api/v1/dashboard/metrics", viewer},
+		{"PUT", "/api/v1/dashboard/alerts", viewer}, {"GET", "/api/v1/dashboard/alerts/orders/acknowledge", viewer},
+		{"PUT", "/api/v1/dashboard/silences", viewer}, {"GET", "/api/v1/dashboard/silences/abc", viewer},
+		{"POST", "/api/v1/dashboard/audit", viewer},
 	} {
 		if r := e.do(tc.method, tc.path, tc.token, nil); r.code != 405 || !strings.Contains(r.body, `"error"`) {
 			t.Errorf("%s %s: %d %s", tc.method, tc.path, r.code, r.body)

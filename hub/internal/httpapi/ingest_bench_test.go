@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/centralhub/centralhub/hub"
+	"github.com/centralhub/centralhub/hub/internal/alert"
 	"github.com/centralhub/centralhub/hub/internal/bolt"
 	"github.com/centralhub/centralhub/hub/internal/httpapi"
 	"github.com/centralhub/centralhub/hub/internal/loadtest"
@@ -90,8 +91,12 @@ func newIngestBench(b *testing.B) *ingestBench {
 		}
 		ib.auth = append(ib.auth, []string{"Bearer " + tok})
 	}
+	alerts, err := alert.New(context.Background(), alert.DefaultConfig(), reg, store, nil) // not run: ingest does not wait on it
+	if err != nil {
+		b.Fatal(err)
+	}
 	promReg := prometheus.NewRegistry()
-	ib.api, err = httpapi.New(httpapi.Config{Keys: keys, Registry: reg, Registerer: promReg, Gatherer: promReg})
+	ib.api, err = httpapi.New(httpapi.Config{Keys: keys, Registry: reg, Alerts: alerts, Registerer: promReg, Gatherer: promReg})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -34,11 +35,12 @@ type Registry interface {
 	Graph(scope string, visible registry.Visibility) *graph.Graph
 }
 
-// Config is what New needs. Keys, Registry, Registerer, Gatherer and RegistryCollector are
-// required.
+// Config is what New needs. Keys, Registry, Alerts, Registerer, Gatherer and
+// RegistryCollector are required.
 type Config struct {
 	Keys       *auth.Keys
 	Registry   Registry
+	Alerts     Alerts
 	Registerer prometheus.Registerer // where the API's own metrics go
 	// Gatherer has the hub-wide series /metrics serves to tokens of every tenant.
 	Gatherer prometheus.Gatherer
@@ -71,6 +73,9 @@ const DefaultMaxBody = 1 << 20
 
 // New builds the API's routes and registers its metrics.
 func New(cfg Config) (*Server, error) {
+	if cfg.Alerts == nil {
+		return nil, errors.New("httpapi config: Alerts is required")
+	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
 	}
@@ -138,6 +143,14 @@ func (s *Server) routes() {
 	dash.Handle("/dependencies", s.handle(s.dependencies)).Methods(http.MethodGet)
 	dash.Handle("/dependencies/{service}", s.handle(s.serviceDependencies)).Methods(http.MethodGet)
 	dash.Handle("/impact-analysis", s.handle(s.impactAnalysis)).Methods(http.MethodGet)
+	operator, adminOnly := s.require(auth.Operator), s.require(auth.Admin)
+	dash.Handle("/alerts", s.handle(s.listAlerts)).Methods(http.MethodGet)
+	dash.Handle("/alerts/{component}/acknowledge", operator(s.handle(s.acknowledge))).Methods(http.MethodPost)
+	dash.Handle("/alerts/{component}/acknowledge", operator(s.handle(s.unacknowledge))).Methods(http.MethodDelete)
+	dash.Handle("/silences", s.handle(s.listSilences)).Methods(http.MethodGet)
+	dash.Handle("/silences", operator(s.handle(s.createSilence))).Methods(http.MethodPost)
+	dash.Handle("/silences/{id}", operator(s.handle(s.deleteSilence))).Methods(http.MethodDelete)
+	dash.Handle("/audit", adminOnly(s.handle(s.audit))).Methods(http.MethodGet)
 
 	admin := r.PathPrefix("/api/v1/admin").Subrouter()
 	admin.Use(s.authenticate, s.require(auth.Admin), s.requireAllTenants)
@@ -149,7 +162,8 @@ func (s *Server) routes() {
 	for router, paths := range map[*mux.Router][]string{
 		r:     {"/health", "/ready", "/api/v1/openapi.json", "/metrics"},
 		agent: {"/reports"},
-		dash:  {"/health", "/summary", "/metrics", "/members", "/dependencies", "/dependencies/{service}", "/impact-analysis"},
+		dash: {"/health", "/summary", "/metrics", "/members", "/dependencies", "/dependencies/{service}", "/impact-analysis",
+			"/alerts", "/alerts/{component}/acknowledge", "/silences", "/silences/{id}", "/audit"},
 		admin: {"/gossip/keys"},
 	} {
 		for _, p := range paths {

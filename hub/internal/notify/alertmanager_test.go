@@ -5,18 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/centralhub/centralhub/hub"
+	"github.com/centralhub/centralhub/hub/internal/amtest"
 )
 
 // amRecorder is a fake Alertmanager that records the alerts posted to it.
@@ -164,138 +160,6 @@ func TestAlertmanagerPayload(t *testing.T) {
 	})
 }
 
-// gettableAlert is the part of an alert from Alertmanager's GET /api/v2/alerts the tests read.
-type gettableAlert struct {
-	Labels      map[string]string `json:"labels"`
-	Annotations map[string]string `json:"annotations"`
-	StartsAt    time.Time         `json:"startsAt"`
-	EndsAt      time.Time         `json:"endsAt"`
-	UpdatedAt   time.Time         `json:"updatedAt"`
-	Status      struct {
-		State string `json:"state"`
-	} `json:"status"`
-}
-
-// realAlertmanager is a prometheus-alertmanager process the test started.
-type realAlertmanager struct {
-	url    string
-	client *http.Client
-}
-
-// startAlertmanager starts prometheus-alertmanager on a free loopback port with clustering off
-// and waits until it is ready; it is killed when the test ends. Without the binary the test
-// skips, or fails when CI=true.
-func startAlertmanager(t *testing.T) *realAlertmanager {
-	t.Helper()
-	bin, err := exec.LookPath("prometheus-alertmanager")
-	if err != nil {
-		msg := "prometheus-alertmanager not on PATH: install the Debian package prometheus-alertmanager"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	dir := t.TempDir()
-	cfgFile := filepath.Join(dir, "am.yml")
-	writeFile(t, cfgFile, "route:\n  receiver: \"null\"\nreceivers:\n  - name: \"null\"\n")
-	am := &realAlertmanager{client: &http.Client{Timeout: 5 * time.Second}}
-	t.Cleanup(am.client.CloseIdleConnections)
-
-	// The free port can be taken between finding and binding it: start again on another.
-	for try := 1; ; try++ {
-		addr := freeLoopbackAddr(t)
-		logs := &lockedBuffer{}
-		cmd := exec.Command(bin,
-			"--config.file="+cfgFile,
-			"--storage.path="+dir,
-			"--web.listen-address="+addr,
-			"--cluster.listen-address=",
-			"--log.level=debug",
-		)
-		cmd.Stdout, cmd.Stderr = logs, logs
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start %s: %v", bin, err)
-		}
-		exited := make(chan struct{})
-		go func() {
-			_ = cmd.Wait()
-			close(exited)
-		}()
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			<-exited
-			if t.Failed() {
-				t.Logf("alertmanager on %s logged:\n%s", addr, logs)
-			}
-		})
-		am.url = "http://" + addr
-		if am.waitReady(t, exited) {
-			return am
-		}
-		if try == 3 {
-			t.Fatalf("alertmanager exited before it was ready, %d times; last log:\n%s", try, logs)
-		}
-	}
-}
-
-// waitReady polls /-/ready until it answers 200 (true) or the process exits (false).
-func (am *realAlertmanager) waitReady(t *testing.T, exited <-chan struct{}) bool {
-	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for {
-		select {
-		case <-exited:
-			return false
-		default:
-		}
-		if resp, err := am.client.Get(am.url + "/-/ready"); err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return true
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("alertmanager at %s not ready after %s", am.url, waitLimit)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// freeLoopbackAddr returns a 127.0.0.1 address whose port was free a moment ago.
-func freeLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return "127.0.0.1:" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-}
-
-// alert returns the alert named alertname that GET /api/v2/alerts?active=true lists, if any.
-func (am *realAlertmanager) alert(t *testing.T, alertname string) (gettableAlert, bool) {
-	t.Helper()
-	resp, err := am.client.Get(am.url + "/api/v2/alerts?active=true")
-	if err != nil {
-		t.Fatalf("list alerts: %v", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("list alerts: %s", resp.Status)
-	}
-	var alerts []gettableAlert
-	if err := json.NewDecoder(resp.Body).Decode(&alerts); err != nil {
-		t.Fatalf("decode alerts: %v", err)
-	}
-	for _, a := range alerts {
-		if a.Labels["alertname"] == alertname {
-			return a, true
-		}
-	}
-	return gettableAlert{}, false
-}
-
 // liveAlert returns a firing alert of rule that fired a minute ago.
 func liveAlert(id, rule string) hub.Alert {
 	al := testAlert(id)
@@ -307,8 +171,8 @@ func liveAlert(id, rule string) hub.Alert {
 }
 
 func TestAlertmanagerEndToEnd(t *testing.T) {
-	am := startAlertmanager(t)
-	a := newTestAlertmanager(t, AlertmanagerConfig{URL: am.url, ResendInterval: time.Minute}, nil)
+	am := amtest.Start(t)
+	a := newTestAlertmanager(t, AlertmanagerConfig{URL: am.URL, ResendInterval: time.Minute}, nil)
 	h := startDispatcher(t, Config{}, a)
 
 	al := liveAlert("e2e-1", "E2EInstanceDown")
@@ -316,10 +180,10 @@ func TestAlertmanagerEndToEnd(t *testing.T) {
 	if calls := h.waitDone(t, 1); calls[0].err != nil {
 		t.Fatalf("firing notification: %v", calls[0].err)
 	}
-	var got gettableAlert
+	var got amtest.Alert
 	eventually(t, "alertmanager to list the alert as active", func() bool {
 		var ok bool
-		got, ok = am.alert(t, "E2EInstanceDown")
+		got, ok = am.Active(t, "E2EInstanceDown")
 		return ok && got.Status.State == "active"
 	})
 	for k, want := range map[string]string{"alertname": "E2EInstanceDown", "tenant": "acme", "component": "orders",
@@ -346,15 +210,15 @@ func TestAlertmanagerEndToEnd(t *testing.T) {
 		t.Fatalf("resolved notification: %v", calls[1].err)
 	}
 	eventually(t, "alertmanager to stop listing the alert as active", func() bool {
-		got, ok := am.alert(t, "E2EInstanceDown")
+		got, ok := am.Active(t, "E2EInstanceDown")
 		return !ok || got.Status.State != "active" || got.EndsAt.Before(time.Now())
 	})
 }
 
 func TestAlertmanagerResend(t *testing.T) {
-	am := startAlertmanager(t)
+	am := amtest.Start(t)
 	al := liveAlert("resend-1", "E2EResendOnly")
-	a := newTestAlertmanager(t, AlertmanagerConfig{URL: am.url, ResendInterval: 100 * time.Millisecond},
+	a := newTestAlertmanager(t, AlertmanagerConfig{URL: am.URL, ResendInterval: 100 * time.Millisecond},
 		func() []hub.Alert { return []hub.Alert{al} })
 	ctx, cancel := context.WithCancel(context.Background())
 	runErr := make(chan error, 1)
@@ -371,10 +235,10 @@ func TestAlertmanagerResend(t *testing.T) {
 		}
 	}()
 
-	var first gettableAlert
+	var first amtest.Alert
 	eventually(t, "alertmanager to list the alert given only through active()", func() bool {
 		var ok bool
-		first, ok = am.alert(t, "E2EResendOnly")
+		first, ok = am.Active(t, "E2EResendOnly")
 		return ok && first.Status.State == "active"
 	})
 	if first.Labels["tenant"] != "acme" || first.Annotations["summary"] != "orders-1 is down" {
@@ -382,7 +246,7 @@ func TestAlertmanagerResend(t *testing.T) {
 	}
 	// Alertmanager stamps every post it receives: a later stamp shows a later re-send.
 	eventually(t, "a second re-send", func() bool {
-		got, ok := am.alert(t, "E2EResendOnly")
+		got, ok := am.Active(t, "E2EResendOnly")
 		return ok && got.UpdatedAt.After(first.UpdatedAt)
 	})
 }
