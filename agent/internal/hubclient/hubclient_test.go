@@ -158,8 +158,13 @@ func TestSenderDoesNotRetryRejected(t *testing.T) {
 			run(t, s.Run)
 			s.Enqueue(report(1))
 			hub.WaitRequests(t, 1)
-			if d := s.LastDelivery(); d.OK || d.Error == "" {
-				t.Fatalf("LastDelivery = %+v, want the rejection", d)
+			// The hub has the request; the sender records the answer just after: poll for it.
+			deadline := time.Now().Add(10 * time.Second)
+			for d := s.LastDelivery(); d.OK || d.Error == ""; d = s.LastDelivery() {
+				if time.Now().After(deadline) {
+					t.Fatalf("LastDelivery = %+v, want the rejection", d)
+				}
+				time.Sleep(5 * time.Millisecond)
 			}
 			s.Enqueue(report(2)) // the sender keeps running
 			hub.WaitAccepted(t, "report 2", hasSeq(2))
