@@ -102,9 +102,7 @@ func TestSenderDeliversWithHeaders(t *testing.T) {
 	if req.Token != "s3cret" || req.UserAgent != "centralhub-agent/test" || req.ContentType != "application/json" {
 		t.Fatalf("request headers: token=%q ua=%q ct=%q", req.Token, req.UserAgent, req.ContentType)
 	}
-	if d := s.LastDelivery(); !d.OK || d.At.IsZero() || d.Error != "" {
-		t.Fatalf("LastDelivery = %+v, want ok", d)
-	}
+	waitDelivery(t, s, "ok", func(d Delivery) bool { return d.OK && !d.At.IsZero() && d.Error == "" })
 	if v := testutil.ToFloat64(s.metrics.sent.WithLabelValues("ok")); v != 1 {
 		t.Fatalf("sent{ok} = %v, want 1", v)
 	}
@@ -144,6 +142,19 @@ func TestSenderRetries(t *testing.T) {
 	}
 }
 
+// waitDelivery polls s.LastDelivery until ok accepts it: the test hub has a request before the
+// sender has read and recorded the answer.
+func waitDelivery(t *testing.T, s *Sender, want string, ok func(Delivery) bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for d := s.LastDelivery(); !ok(d); d = s.LastDelivery() {
+		if time.Now().After(deadline) {
+			t.Fatalf("LastDelivery = %+v, want %s", d, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func TestSenderDoesNotRetryRejected(t *testing.T) {
 	for _, code := range []int{400, 403, 413} {
 		t.Run(fmt.Sprint(code), func(t *testing.T) {
@@ -158,14 +169,7 @@ func TestSenderDoesNotRetryRejected(t *testing.T) {
 			run(t, s.Run)
 			s.Enqueue(report(1))
 			hub.WaitRequests(t, 1)
-			// The hub has the request; the sender records the answer just after: poll for it.
-			deadline := time.Now().Add(10 * time.Second)
-			for d := s.LastDelivery(); d.OK || d.Error == ""; d = s.LastDelivery() {
-				if time.Now().After(deadline) {
-					t.Fatalf("LastDelivery = %+v, want the rejection", d)
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
+			waitDelivery(t, s, "the rejection", func(d Delivery) bool { return !d.OK && d.Error != "" })
 			s.Enqueue(report(2)) // the sender keeps running
 			hub.WaitAccepted(t, "report 2", hasSeq(2))
 			reqs := hub.Requests()
