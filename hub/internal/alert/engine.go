@@ -151,10 +151,13 @@ type Engine struct {
 	fired     map[string][]time.Time // fingerprint → recent firing times, for flap detection
 	lostSince map[hub.InstanceKey]time.Time
 	storming  map[string]bool // tenants in a mass failure
+	judged    bool            // a storm judgement was made since the engine started
 	dirty     map[string]bool // alert IDs to write
 	deleted   []string        // alert IDs to delete
-	toSend    []notify.Notification
-	inflight  map[string]int // notification ID → receivers yet to finish
+	// deletedSilences are silence IDs to delete: expired past the retention, or no longer valid.
+	deletedSilences []string
+	toSend          []notify.Notification
+	inflight        map[string]int // notification ID → receivers yet to finish
 	// summaries keeps each condition's rendered summary from the last evaluation, rendered
 	// again only when what it says changes.
 	summaries map[string]renderedSummary
@@ -220,6 +223,11 @@ func (e *Engine) load(ctx context.Context) error {
 	now := e.cfg.Now()
 	for i := range alerts {
 		a := &alerts[i]
+		if a.State == hub.AlertPending {
+			// The hub's downtime does not count as the condition holding: it starts again.
+			a.StartedAt = now
+			e.dirty[a.ID] = true
+		}
 		e.alerts[a.ID] = a
 		if a.State != hub.AlertResolved {
 			if prev := e.active[a.Fingerprint]; prev != nil { // cannot happen unless the store was edited
@@ -240,21 +248,34 @@ func (e *Engine) load(ctx context.Context) error {
 	for _, s := range silences {
 		cs, err := compileSilence(s, now, false)
 		if err != nil {
-			e.log.Warn("stored silence no longer valid; ignored", "silence", s.ID, "err", err)
+			e.log.Warn("stored silence no longer valid; removed", "silence", s.ID, "err", err)
+			e.deletedSilences = append(e.deletedSilences, s.ID)
 			continue
 		}
 		e.silences[s.ID] = cs
 	}
 	e.publishSilences()
 	requeued := 0
+	receivers := e.notifier != nil && len(e.notifier.Receivers()) > 0
 	for _, a := range e.alerts {
+		if len(a.Book.Outbox) == 0 {
+			continue
+		}
+		var keep []string
 		for _, id := range a.Book.Outbox {
-			ev := notify.Event(strings.Split(id, ":")[1])
-			if e.notifier == nil || len(e.notifier.Receivers()) == 0 {
+			_, ev, _ := strings.Cut(id, ":")
+			ev, _, _ = strings.Cut(ev, ":")
+			// Without receivers nothing is owed; and a resolved alert owes its resolve only.
+			if !receivers || (a.State == hub.AlertResolved && notify.Event(ev) != notify.EventResolved) {
 				continue
 			}
-			e.toSend = append(e.toSend, notify.Notification{ID: id, Event: ev, Alert: view(a), At: now})
+			keep = append(keep, id)
+			e.toSend = append(e.toSend, notify.Notification{ID: id, Event: notify.Event(ev), Alert: view(a), At: now})
 			requeued++
+		}
+		if len(keep) != len(a.Book.Outbox) {
+			a.Book.Outbox = keep
+			e.dirty[a.ID] = true
 		}
 	}
 	e.log.Info("alerts loaded", "alerts", len(alerts), "active", len(e.active), "silences", len(e.silences), "notifications_requeued", requeued)
@@ -277,11 +298,26 @@ func (e *Engine) Run(ctx context.Context) error {
 		failing = err != nil
 		select {
 		case <-ctx.Done():
-			return nil
+			return e.final()
 		case <-tick.C:
 		case <-e.kick:
 		}
 	}
+}
+
+// final writes what changed since the last evaluation (deliveries reported meanwhile), so a
+// restarted hub does not send them again.
+func (e *Engine) final() error {
+	e.writeMu.Lock()
+	defer e.writeMu.Unlock()
+	e.mu.Lock()
+	p := e.takeWrites()
+	p.toSend = nil // the dispatcher has stopped; these stay in their outboxes for the next start
+	e.mu.Unlock()
+	if err := e.flush(context.Background(), p); err != nil {
+		return fmt.Errorf("final alert write: %w", err)
+	}
+	return nil
 }
 
 func (e *Engine) poke() {
@@ -375,8 +411,8 @@ func (e *Engine) conditions(now time.Time, tr *registry.Troubles, g *graph.Graph
 	if len(svcRules)+len(compRules) > 0 {
 		for i := range g.Nodes {
 			n := &g.Nodes[i]
-			if !n.Unhealthy {
-				continue
+			if !n.Unhealthy && (n.Kind != graph.KindComponent || n.Status == string(status.Passing)) {
+				continue // a component's unknown is not "unhealthy" in the graph, but a rule may ask for it
 			}
 			why := ""
 			if len(n.ImpactedBy) > 0 {
@@ -459,10 +495,17 @@ func (e *Engine) judgeStorm(now time.Time, tr *registry.Troubles, lost map[strin
 		for _, t := range ts {
 			still[t.Key] = true
 			if _, ok := e.lostSince[t.Key]; !ok {
-				e.lostSince[t.Key] = now
+				since := now
+				if !e.judged && !t.LastSeen.IsZero() && t.LastSeen.Before(now) {
+					// Lost before this hub started: at least since its last report, so a
+					// restart never takes a long-lost share of agents for a storm.
+					since = t.LastSeen
+				}
+				e.lostSince[t.Key] = since
 			}
 		}
 	}
+	e.judged = true
 	for k := range e.lostSince {
 		if !still[k] {
 			delete(e.lostSince, k)
@@ -691,9 +734,9 @@ func (e *Engine) notifyAll(now time.Time) {
 			continue
 		}
 		switch {
+		case a.Acknowledged: // someone is on it: no first notification, no repeat
 		case !a.Book.Notified:
 			e.emit(now, a, notify.EventFiring)
-		case a.Acknowledged:
 		case expired || now.Sub(*a.Book.NotifiedAt) >= e.cfg.RepeatInterval:
 			e.emit(now, a, notify.EventRepeat)
 		}
@@ -715,13 +758,30 @@ func (e *Engine) emit(now time.Time, a *hub.Alert, ev notify.Event) {
 	e.toSend = append(e.toSend, notify.Notification{ID: id, Event: ev, Alert: view(a), At: now})
 }
 
-// prune forgets resolved alerts older than the retention; e.mu is held.
+// prune forgets resolved alerts and expired silences older than the retention, and firing
+// times older than the flap window; e.mu is held.
 func (e *Engine) prune(now time.Time) {
 	for id, a := range e.alerts {
 		if a.State == hub.AlertResolved && now.Sub(*a.ResolvedAt) > e.cfg.Retention && len(a.Book.Outbox) == 0 {
 			delete(e.alerts, id)
 			delete(e.dirty, id)
 			e.deleted = append(e.deleted, id)
+		}
+	}
+	pruned := false
+	for id, s := range e.silences {
+		if s.expired(now) && now.Sub(s.EndsAt) > e.cfg.Retention {
+			delete(e.silences, id)
+			e.deletedSilences = append(e.deletedSilences, id)
+			pruned = true
+		}
+	}
+	if pruned {
+		e.publishSilences()
+	}
+	for fp, times := range e.fired {
+		if len(times) == 0 || now.Sub(times[len(times)-1]) >= e.cfg.FlapWindow {
+			delete(e.fired, fp)
 		}
 	}
 }
@@ -742,8 +802,9 @@ func (e *Engine) takeWrites() pendingWrites {
 		}
 	}
 	p.w.DeleteAlerts = e.deleted
+	p.w.DeleteSilences = e.deletedSilences
 	p.toSend = e.toSend
-	e.dirty, e.deleted, e.toSend = map[string]bool{}, nil, nil
+	e.dirty, e.deleted, e.deletedSilences, e.toSend = map[string]bool{}, nil, nil, nil
 	if len(p.ids) > 0 || len(p.w.DeleteAlerts) > 0 {
 		e.gen.Add(1)
 	}
@@ -753,7 +814,7 @@ func (e *Engine) takeWrites() pendingWrites {
 // flush writes p; on success it hands p's notifications to the notifier, on failure it puts
 // everything back to be written by the next evaluation. e.writeMu is held, e.mu is not.
 func (e *Engine) flush(ctx context.Context, p pendingWrites) error {
-	if len(p.w.Alerts) > 0 || len(p.w.DeleteAlerts) > 0 {
+	if len(p.w.Alerts) > 0 || len(p.w.DeleteAlerts) > 0 || len(p.w.DeleteSilences) > 0 {
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		err := e.store.WriteAlerts(wctx, p.w)
 		cancel()
@@ -764,6 +825,7 @@ func (e *Engine) flush(ctx context.Context, p pendingWrites) error {
 				e.dirty[id] = true
 			}
 			e.deleted = append(e.deleted, p.w.DeleteAlerts...)
+			e.deletedSilences = append(e.deletedSilences, p.w.DeleteSilences...)
 			e.toSend = append(p.toSend, e.toSend...)
 			e.mu.Unlock()
 			return fmt.Errorf("write alerts: %w", err)
@@ -787,7 +849,7 @@ func (e *Engine) flush(ctx context.Context, p pendingWrites) error {
 // Delivered is the notifier's report that receiver finished with n (err says how); once every
 // receiver has, n leaves its alert's outbox.
 func (e *Engine) Delivered(n notify.Notification, receiver string, err error) {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, notify.ErrStopped) {
 		return // the hub is stopping: it stays in the outbox, and the next start sends it again
 	}
 	if err != nil {

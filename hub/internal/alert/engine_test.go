@@ -591,14 +591,19 @@ func TestStormHoldsAgentLost(t *testing.T) {
 		return out
 	}
 	f.world.totals = map[string]int{"default": 10}
-	// One agent lost: an ordinary agent_lost alert, notified at once.
+	// One agent lost: an ordinary agent_lost alert, notified after its 10 s.
 	f.world.set(nil, nil, lost("i1")...)
 	f.step(0)
+	expectNotes(t, f.notes)
+	f.step(10 * time.Second)
 	expectNotes(t, f.notes, "firing svc-i1/i1")
-	// Three more within the window: 4 of 10 ≥ 30%: one cluster alert, the rest held.
+	// Three more within the window: 4 of 10 ≥ 30%: one cluster alert at once, and the
+	// individual alerts, firing 10 s later, are held.
 	f.world.set(nil, nil, lost("i1", "i2", "i3", "i4")...)
 	f.step(10 * time.Second)
 	expectNotes(t, f.notes, "firing cluster/")
+	f.step(10 * time.Second)
+	expectNotes(t, f.notes)
 	c := f.only(RuleMassFailure)
 	if c.Component != hub.ClusterComponent || c.Severity != hub.SeverityCritical || !strings.Contains(c.Summary, "4 of 10 agents lost") ||
 		!slices.Equal(c.Impacted, []string{"svc-i1", "svc-i2", "svc-i3", "svc-i4"}) {
@@ -635,6 +640,7 @@ func TestStormNeedsStormMin(t *testing.T) {
 	// 2 of 4 lost at once is half the agents, but fewer than StormMin (3): no storm.
 	f.world.set(nil, nil, lost("a", "b")...)
 	f.step(0)
+	f.step(10 * time.Second)
 	expectNotes(t, f.notes, "firing s/a", "firing s/b")
 	f.world.set(nil, nil)
 	f.step(0)
@@ -644,6 +650,24 @@ func TestStormNeedsStormMin(t *testing.T) {
 	f.world.set(nil, nil, lost("a", "b", "c")...)
 	f.step(time.Second)
 	expectNotes(t, f.notes, "firing cluster/")
+}
+
+// TestRestartIsNoStorm: agents lost long before the hub (re)started are not "lost at once".
+func TestRestartIsNoStorm(t *testing.T) {
+	f := newFixture(t, onlyInstanceRules)
+	f.world.totals = map[string]int{"default": 4}
+	var troubles []registry.Trouble
+	for _, n := range []string{"a", "b", "c"} {
+		troubles = append(troubles, registry.Trouble{Key: hub.InstanceKey{Tenant: "default", Service: "s", Instance: n},
+			Status: status.Critical, Stale: true, LastSeen: f.clock.Now().Add(-time.Hour)})
+	}
+	f.world.set(nil, nil, troubles...)
+	f.step(0)
+	f.step(10 * time.Second)
+	expectNotes(t, f.notes, "firing s/a", "firing s/b", "firing s/c")
+	if n := len(f.byComponent(hub.ClusterComponent)); n != 0 {
+		t.Fatalf("a storm raised for agents lost an hour before the start: %d cluster alerts", n)
+	}
 }
 
 func TestUserRules(t *testing.T) {
@@ -852,4 +876,108 @@ func TestStoreFailureChangesNothing(t *testing.T) {
 	fs.fail = false
 	f.step(time.Second)
 	expectNotes(t, f.notes, "firing payments/p1")
+}
+
+// TestAckedBeforeNotifiedStaysQuiet: an alert acknowledged while its silence held is not
+// notified when the silence goes: someone is on it.
+func TestAckedBeforeNotifiedStaysQuiet(t *testing.T) {
+	f := newFixture(t, onlyInstanceRules)
+	ctx := context.Background()
+	op := Principal{Subject: "erin", Role: "operator"}
+	now := f.clock.Now()
+	s, err := f.e.CreateSilence(ctx, hub.Silence{Tenant: "default", Matchers: []hub.Matcher{{Name: "service", Value: "orders"}},
+		StartsAt: now, EndsAt: now.Add(time.Hour)}, op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.world.set(nil, nil, critical("default", "orders", "o1"))
+	f.step(0)
+	f.step(30 * time.Second)
+	if _, err := f.e.Acknowledge(ctx, "default", "orders", op, "mine", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.e.DeleteSilence(ctx, s.ID, func(string) bool { return true }, op); err != nil {
+		t.Fatal(err)
+	}
+	f.step(time.Second)
+	f.step(5 * time.Hour)
+	expectNotes(t, f.notes)
+	// Never notified, so its resolve is not either.
+	f.world.set(nil, nil)
+	f.step(0)
+	f.step(f.cfg.ResolveAfter)
+	expectNotes(t, f.notes)
+}
+
+// TestComponentUnknownRule: a component rule on unknown fires for a component its probes
+// cannot judge (the graph does not count unknown as unhealthy).
+func TestComponentUnknownRule(t *testing.T) {
+	f := newFixture(t, func(c *Config) {
+		rules, err := CompileRules(nil, []RuleConfig{{Name: "pg-unknown", Match: map[string]string{"component": "pg"}, State: StateUnknown}})
+		if err != nil {
+			panic(err)
+		}
+		c.Rules = rules
+	})
+	f.world.set(nil, []graph.Component{{Tenant: "default", Name: "pg", Kind: "postgres", Status: status.Unknown}})
+	f.step(0)
+	if a := f.only("pg-unknown"); a.State != hub.AlertFiring || a.Component != "pg" {
+		t.Fatalf("pg-unknown: %+v", a)
+	}
+}
+
+// TestRestartOutboxAndPending: after a restart a pending alert waits its full for again; a
+// resolved alert's stale firing notification is not sent again, its resolve is; a
+// notification abandoned at shutdown stays owed; without receivers nothing is owed.
+func TestRestartOutboxAndPending(t *testing.T) {
+	f := newFixture(t, func(c *Config) {
+		onlyInstanceRules(c)
+		c.ResolveAfter = 0
+	})
+	f.world.set(nil, nil, critical("default", "orders", "o1"))
+	f.step(0)
+	f.step(30 * time.Second) // fires: "firing" in the outbox, never delivered
+	f.world.set(nil, nil, critical("default", "payments", "p1"))
+	f.step(time.Second) // orders resolves: "resolved" in the outbox too; payments pending
+	notes := f.notes.take()
+	if len(notes) != 2 {
+		t.Fatalf("notes %q", notes)
+	}
+	// The resolve was abandoned at shutdown: still owed.
+	for _, n := range f.e.alertsOutbox() {
+		if strings.Contains(n.ID, ":resolved:") {
+			f.e.Delivered(n, "hook", fmt.Errorf("%w: %w", notify.ErrStopped, context.Canceled))
+		}
+	}
+	if err := f.e.final(); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.add(time.Hour)
+	f.open()
+	expectNotes(t, f.notes, "resolved orders/o1")
+	pending := func() hub.Alert {
+		all, _ := f.e.List(Query{Visible: func(string) bool { return true }, Component: "payments"})
+		if len(all) != 1 {
+			t.Fatalf("payments alerts: %+v", all)
+		}
+		return all[0]
+	}
+	// The hour the hub was down does not count toward payments' for.
+	f.step(0)
+	if a := pending(); a.State != hub.AlertPending {
+		t.Fatalf("pending alert fired at once after the restart: %+v", a)
+	}
+	f.step(30 * time.Second)
+	if a := pending(); a.State != hub.AlertFiring {
+		t.Fatalf("not firing after its for: %+v", a)
+	}
+	expectNotes(t, f.notes, "firing payments/p1")
+
+	// Restarted without receivers: nothing is owed, and the outboxes are emptied.
+	f.notes.recv = nil
+	f.open()
+	f.step(time.Second)
+	if left := f.e.alertsOutbox(); len(left) != 0 {
+		t.Fatalf("outboxes kept without receivers: %d", len(left))
+	}
 }

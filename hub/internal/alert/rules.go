@@ -290,9 +290,10 @@ func Builtins() []RuleConfig {
 		// An instance critical by its own checks (a lost agent is agent_lost's).
 		{Name: RuleInstanceCritical, State: StateCritical, For: 30 * time.Second, Severity: hub.SeverityCritical,
 			Summary: "instance {{.Service}}/{{.Instance}} is critical{{if .Output}}: {{.Output}}{{end}}"},
-		// Gossip holds the agent failed, or it sent nothing for stale_after intervals; both have
-		// waited already, so this fires at once.
-		{Name: RuleAgentLost, State: StateLost, For: 0, Severity: hub.SeverityCritical,
+		// Gossip holds the agent failed, or it sent nothing for stale_after intervals. Both have
+		// waited already; the 10 s more let a mass failure that unfolds over a few seconds be
+		// recognised (storm control) before agents are notified one by one.
+		{Name: RuleAgentLost, State: StateLost, For: 10 * time.Second, Severity: hub.SeverityCritical,
 			Summary: "agent of {{.Service}}/{{.Instance}} lost: {{.Output}}"},
 		{Name: RuleServiceUnhealthy, State: StateUnhealthy, For: 30 * time.Second, Severity: hub.SeverityCritical},
 		{Name: RuleServiceDegraded, State: StateDegraded, For: time.Minute, Severity: hub.SeverityWarning},

@@ -184,7 +184,13 @@ func startAlerting(ctx context.Context, c *AlertsConfig, src alert.Source, store
 		}
 		return engine.NotifiedFiring()
 	}
-	receivers, ams, err := notify.Build(c.receivers(), Version, active)
+	rcfg := c.receivers()
+	for i := range rcfg {
+		if rcfg[i].Alertmanager != nil {
+			rcfg[i].Alertmanager.Log = log.With("component", "notify", "receiver", rcfg[i].Name)
+		}
+	}
+	receivers, ams, err := notify.Build(rcfg, Version, active)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/centralhub/centralhub/hub"
@@ -49,6 +50,7 @@ type Alertmanager struct {
 	log      *slog.Logger
 	client   *http.Client
 	now      func() time.Time
+	postMu   sync.Mutex // one post at a time: a re-send and a resolve never cross
 }
 
 // postableAlert is an alert in the shape Alertmanager's POST /api/v2/alerts takes (an array of
@@ -101,6 +103,8 @@ func (a *Alertmanager) Name() string { return a.name }
 
 // Send makes one attempt to post n's alert: firing (for firing and repeat) or resolved.
 func (a *Alertmanager) Send(ctx context.Context, n Notification) error {
+	a.postMu.Lock()
+	defer a.postMu.Unlock()
 	if err := a.post(ctx, []postableAlert{a.postable(n.Alert, n.Event == EventResolved)}); err != nil {
 		return fmt.Errorf("alertmanager %s: %w", a.name, err)
 	}
@@ -130,6 +134,10 @@ func (a *Alertmanager) resendActive(ctx context.Context) error {
 	if a.active == nil {
 		return nil
 	}
+	// Held from the snapshot to the post: a resolve Send of an alert in the snapshot then goes
+	// after this post, never before it (which would leave Alertmanager holding it firing).
+	a.postMu.Lock()
+	defer a.postMu.Unlock()
 	alerts := a.active()
 	if len(alerts) == 0 {
 		return nil

@@ -3,6 +3,7 @@ package notify
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -50,7 +51,13 @@ func postJSON(ctx context.Context, client *http.Client, endpoint *url.URL, timeo
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
-		return err // *url.Error: names the method and URL (without a password) and the cause
+		// Not the *url.Error itself: it quotes the whole URL, and a webhook URL may carry a
+		// token in its path or query. Scheme and host say where; the cause says what.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("post %s://%s: %w", endpoint.Scheme, endpoint.Host, err)
 	}
 	defer func() {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainMax))
@@ -61,7 +68,7 @@ func postJSON(ctx context.Context, client *http.Client, endpoint *url.URL, timeo
 	}
 	// Read enough that a secret starting inside the quoted part is cut out whole.
 	head, _ := io.ReadAll(io.LimitReader(resp.Body, int64(errBodyMax+len(secret))))
-	err = fmt.Errorf("post %s: %s%s", endpoint.Redacted(), resp.Status, quoteBody(head, secret))
+	err = fmt.Errorf("post %s://%s: %s%s", endpoint.Scheme, endpoint.Host, resp.Status, quoteBody(head, secret))
 	if retryableStatus(resp.StatusCode) {
 		return err
 	}

@@ -66,6 +66,10 @@ func isPermanent(err error) bool {
 	return errors.As(err, &p)
 }
 
+// ErrStopped is reported to Config.Done, wrapping the context's error, for a notification
+// abandoned because Run's context ended (the hub is stopping): the caller still owes it.
+var ErrStopped = errors.New("notification abandoned: dispatcher stopped")
+
 // ErrQueueFull is reported to Config.Done for a notification dropped because its receiver's
 // queue was full.
 var ErrQueueFull = errors.New("notification queue full")
@@ -329,7 +333,7 @@ func (d *Dispatcher) deliver(ctx context.Context, w *worker, n Notification) {
 		w.attemptErr.Inc()
 		if ctx.Err() != nil {
 			w.log.Info("notification abandoned at shutdown", "id", n.ID, "alert", n.Alert.ID, "event", n.Event, "attempts", attempt)
-			d.done(n, w.name, ctx.Err())
+			d.done(n, w.name, fmt.Errorf("%w: %w", ErrStopped, ctx.Err()))
 			return
 		}
 		if isPermanent(err) || attempt >= d.cfg.MaxAttempts {
@@ -348,7 +352,7 @@ func (d *Dispatcher) deliver(ctx context.Context, w *worker, n Notification) {
 				cause = serr
 			}
 			w.log.Info("notification abandoned at shutdown", "id", n.ID, "alert", n.Alert.ID, "event", n.Event, "attempts", attempt)
-			d.done(n, w.name, cause)
+			d.done(n, w.name, fmt.Errorf("%w: %w", ErrStopped, cause))
 			return
 		}
 	}

@@ -871,3 +871,31 @@ func (f *failingRegisterer) Unregister(c prometheus.Collector) bool {
 	delete(f.registered, c)
 	return ok
 }
+
+// TestWebhookURLSecretNotInErrors: a webhook URL may carry its token in the path or query
+// (as chat services' do); errors name scheme and host only.
+func TestWebhookURLSecretNotInErrors(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "nope", http.StatusInternalServerError)
+	}))
+	host := srv.URL
+	for _, tc := range []struct {
+		name string
+		stop bool
+	}{{"answered 500", false}, {"connection refused", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.stop {
+				srv.Close()
+			}
+			w := newTestWebhook(t, "hook", WebhookConfig{URL: host + "/services/T0KEN-IN-PATH?key=T0KEN-IN-QUERY"})
+			err := w.Send(context.Background(), notification("n1", EventFiring))
+			if err == nil {
+				t.Fatal("send succeeded")
+			}
+			if strings.Contains(err.Error(), "T0KEN") || !strings.Contains(err.Error(), strings.TrimPrefix(host, "http://")) {
+				t.Fatalf("error %q: want the host and no token", err)
+			}
+		})
+	}
+	srv.Close()
+}
