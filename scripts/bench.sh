@@ -390,7 +390,10 @@ bench_gossip() {
     dir=$RUN/$name
     log "gossip: convergence of $n members started at once"
     start_gossip_hub "$name"
-    run "$name" "$LOADGEN" gossip converge "${GOSSIP_FLAGS[@]}" --agents "$n" --out "$dir/converge.json" >&2
+    # A cluster that does not converge in time is a result, written to converge.json and
+    # shown as such in the document, not a reason to stop the run.
+    run "$name" "$LOADGEN" gossip converge "${GOSSIP_FLAGS[@]}" --agents "$n" --out "$dir/converge.json" >&2 ||
+      log "gossip: $n members did not converge in time; recorded in $dir/converge.json"
     stop_hub
   done
 
