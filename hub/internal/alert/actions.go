@@ -74,19 +74,39 @@ func (e *Engine) List(q Query) (alerts []hub.Alert, total int) {
 	return alerts, total
 }
 
-// Counts returns how many visible alerts fire and how many of those are acknowledged.
+// Counts returns how many visible alerts fire and how many of those are acknowledged. It takes
+// no lock (the dashboard summary asks on every request): it reads what the last evaluation or
+// acknowledgement published.
 func (e *Engine) Counts(visible func(string) bool) (firing, acknowledged int) {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	for _, a := range e.active {
-		if a.State == hub.AlertFiring && visible(a.Tenant) {
-			firing++
-			if a.Acknowledged {
-				acknowledged++
-			}
+	p := e.counts.Load()
+	if p == nil {
+		return 0, 0
+	}
+	for tenant, c := range *p {
+		if visible(tenant) {
+			firing += c.firing
+			acknowledged += c.acked
 		}
 	}
 	return firing, acknowledged
+}
+
+type tenantCounts struct{ firing, acked int }
+
+// publishCounts recomputes what Counts reads; e.mu is held.
+func (e *Engine) publishCounts() {
+	m := map[string]tenantCounts{}
+	for _, a := range e.active {
+		if a.State == hub.AlertFiring {
+			c := m[a.Tenant]
+			c.firing++
+			if a.Acknowledged {
+				c.acked++
+			}
+			m[a.Tenant] = c
+		}
+	}
+	e.counts.Store(&m)
 }
 
 // Acknowledge records by's acknowledgement of every firing alert on tenant's component, with
@@ -161,6 +181,7 @@ func (e *Engine) change(ctx context.Context, tenant, component string, by Princi
 		}
 	}
 	e.gen.Add(1)
+	e.publishCounts()
 	e.mu.Unlock()
 	e.log.Info(action, "tenant", tenant, "component", component, "by", by.Subject, "alerts", len(out))
 	return out, nil

@@ -162,7 +162,8 @@ type Engine struct {
 	// again only when what it says changes.
 	summaries map[string]renderedSummary
 
-	silenceSnap atomic.Pointer[[]*silence] // for InMaintenance, read without mu
+	silenceSnap atomic.Pointer[[]*silence]              // for InMaintenance, read without mu
+	counts      atomic.Pointer[map[string]tenantCounts] // for Counts, read without mu
 	kick        chan struct{}
 	evalSeconds prometheus.Histogram
 	evalErrors  prometheus.Counter
@@ -278,6 +279,7 @@ func (e *Engine) load(ctx context.Context) error {
 			e.dirty[a.ID] = true
 		}
 	}
+	e.publishCounts()
 	e.log.Info("alerts loaded", "alerts", len(alerts), "active", len(e.active), "silences", len(e.silences), "notifications_requeued", requeued)
 	return nil
 }
@@ -369,6 +371,7 @@ func (e *Engine) Evaluate(ctx context.Context) error {
 	e.annotate(now, g)
 	e.notifyAll(now)
 	e.prune(now)
+	e.publishCounts()
 	w := e.takeWrites()
 	e.mu.Unlock()
 	err := e.flush(ctx, w)

@@ -43,8 +43,19 @@ func (r *Registry) Troubles() *Troubles {
 	}
 	r.mu.RLock()
 	gen = r.gen.Load()
-	t := &Troubles{Totals: map[string]int{}}
+	svcs := make([]*service, 0, len(r.services))
 	for _, s := range r.services {
+		svcs = append(svcs, s)
+	}
+	r.mu.RUnlock()
+	t := &Troubles{Totals: map[string]int{}}
+	// One service at a time, so that ingest never waits for a pass over the whole registry.
+	for _, s := range svcs {
+		r.mu.RLock()
+		if r.services[s.key] != s {
+			r.mu.RUnlock()
+			continue // removed since the snapshot
+		}
 		t.Totals[s.key.tenant] += len(s.instances)
 		for _, e := range s.instances {
 			in := &e.in
@@ -63,8 +74,8 @@ func (r *Registry) Troubles() *Troubles {
 			}
 			t.Instances = append(t.Instances, tr)
 		}
+		r.mu.RUnlock()
 	}
-	r.mu.RUnlock()
 	slices.SortFunc(t.Instances, func(a, b Trouble) int { return compareKeys(a.Key, b.Key) })
 	r.troubles.Store(&cachedTroubles{gen: gen, t: t})
 	return t

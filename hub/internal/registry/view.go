@@ -415,10 +415,17 @@ func (r *Registry) Graph(scope string, visible Visibility) *graph.Graph {
 	gen = r.gen.Load()
 	svcs := r.visibleServices(visible)
 	_, comps := overall(svcs)
+	r.mu.RUnlock()
 	services := make([]graph.Service, 0, len(svcs))
 	type ckey struct{ tenant, name string }
 	runbooks := map[ckey]string{}
+	// One service at a time, so that ingest never waits for a pass over every instance.
 	for _, s := range svcs {
+		r.mu.RLock()
+		if r.services[s.key] != s {
+			r.mu.RUnlock()
+			continue // removed since the snapshot
+		}
 		gs := graph.Service{Tenant: s.key.tenant, Name: s.key.name, Status: s.status()}
 		for _, e := range s.sortedInstances() {
 			gs.Runbook = cmp.Or(gs.Runbook, e.in.Runbook)
@@ -439,9 +446,9 @@ func (r *Registry) Graph(scope string, visible Visibility) *graph.Graph {
 				}
 			}
 		}
+		r.mu.RUnlock()
 		services = append(services, gs)
 	}
-	r.mu.RUnlock()
 	components := make([]graph.Component, len(comps))
 	for i, c := range comps {
 		components[i] = graph.Component{Tenant: c.Tenant, Name: c.Name, Kind: c.Kind, Status: c.Status, Critical: c.Critical,
