@@ -14,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/centralhub/centralhub/hub"
-	"github.com/centralhub/centralhub/hub/internal/bolt"
 	"github.com/centralhub/centralhub/hub/internal/httpapi"
 	"github.com/centralhub/centralhub/hub/internal/membership"
 	"github.com/centralhub/centralhub/hub/internal/registry"
@@ -38,6 +37,8 @@ type App struct {
 	watcher  *membership.Watcher // nil when gossip is off
 	alerting *alerting
 	started  time.Time
+	// storeName says which store serves: "embedded <dir>" or the database's host and name.
+	storeName string
 }
 
 // joinGrace bounds how long /ready waits for a gossip join: a hub whose join addresses are all
@@ -51,10 +52,11 @@ func New(ctx context.Context, cfg Config, keys *auth.Keys, log *slog.Logger) (*A
 		return nil, err
 	}
 	a := &App{cfg: cfg, log: log, started: time.Now()}
-	store, err := bolt.Open(cfg.DataDir)
+	store, where, err := openStore(ctx, &cfg)
 	if err != nil {
 		return nil, err
 	}
+	a.storeName = where
 	a.store = store
 	reg, err := registry.New(ctx, cfg.registryConfig(), store, log)
 	if err != nil {
@@ -192,7 +194,7 @@ func (a *App) Run(ctx context.Context) error {
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- a.server.Serve(a.ln) }()
-	a.log.Info("hub serving", "addr", a.Addr(), "version", Version, "data_dir", a.cfg.DataDir)
+	a.log.Info("hub serving", "addr", a.Addr(), "version", Version, "store", a.storeName)
 
 	var runErr error
 	select {

@@ -82,6 +82,16 @@ func TestConfigLayers(t *testing.T) {
 			args: []string{"--alertmanager-url", "http://am:9093"}, wantErr: "already used"},
 		{name: "bad storm share", yaml: "alerts: {storm: {share: 2}}\n", wantErr: "alerts.storm.share"},
 		{name: "bad alertmanager url", args: []string{"--alertmanager-url", "am:9093"}, wantErr: "alerts.alertmanager_url"},
+		{name: "database url from env", env: map[string]string{"HUB_DATABASE_URL": "postgres://hub:pw@db:5432/hub"},
+			check: func(c Config) bool { return c.DatabaseURL == "postgres://hub:pw@db:5432/hub" && c.Migrate }},
+		{name: "database url from file", yaml: "database_url_file: " + filepath.Join(dir, "db-url") + "\nmigrate: false\n",
+			check: func(c Config) bool { return c.DatabaseURL == "postgres://hub:pw@db:5432/hub" && !c.Migrate }},
+		{name: "bad database url hides it", args: []string{"--database-url", "postgres://hub:s3cretpw@db:notaport/hub"},
+			wantErr: "database_url: not a PostgreSQL URL"},
+		{name: "database url twice", yaml: "database_url: postgres://db/hub\ndatabase_url_file: /x\n", wantErr: "not both"},
+	}
+	if err := os.WriteFile(filepath.Join(dir, "db-url"), []byte("postgres://hub:pw@db:5432/hub\n"), 0o600); err != nil {
+		t.Fatal(err)
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -94,6 +104,9 @@ func TestConfigLayers(t *testing.T) {
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+				}
+				if strings.Contains(err.Error(), "s3cretpw") {
+					t.Fatalf("error %q shows the password", err)
 				}
 				return
 			}

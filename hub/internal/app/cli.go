@@ -33,6 +33,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		err = token(args[1:], stdout, stderr, getenv)
 	case "keys":
 		err = keys(ctx, args[1:], stdout, stderr, getenv)
+	case "migrate":
+		err = migrate(ctx, args[1:], stdout, stderr, getenv)
 	case "version", "--version":
 		fmt.Fprintln(stdout, Version)
 	case "help", "-h", "--help":
@@ -57,6 +59,7 @@ commands:
   serve          run the hub (hub serve --help for flags)
   token issue    sign a token (hub token issue --help)
   keys           rotate the gossip key across the cluster: list, install, use, remove (hub keys)
+  migrate        bring a PostgreSQL schema up to date, or show where it stands: up, status
   version        print the version
 `
 

@@ -32,6 +32,13 @@ type Config struct {
 	Log           LogConfig      `yaml:"log"`
 	Gossip        GossipConfig   `yaml:"gossip"`
 	Alerts        AlertsConfig   `yaml:"alerts"`
+	// DatabaseURL selects the PostgreSQL store (postgres://user:pass@host:5432/db); the
+	// embedded store in DataDir when empty. DatabaseURLFile names a file holding it instead.
+	DatabaseURL     string `yaml:"database_url"`
+	DatabaseURLFile string `yaml:"database_url_file"`
+	// Migrate applies pending schema migrations at start (PostgreSQL only); with it off, a
+	// schema behind this hub's is refused.
+	Migrate bool `yaml:"migrate"`
 
 	// Dev generates (or reuses) a random secret in DataDir and prints an admin token. Flag only.
 	Dev bool `yaml:"-"`
@@ -109,6 +116,7 @@ func DefaultConfig() Config {
 		Log:             LogConfig{Level: "info", Format: "json"},
 		Gossip:          GossipConfig{Profile: string(gossip.ProfileLAN)},
 		Alerts:          defaultAlerts(),
+		Migrate:         true,
 		GCPercent:       400,
 		ShutdownTimeout: 10 * time.Second,
 	}
@@ -141,6 +149,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("log.format: %q is not json or text", c.Log.Format)
 	}
 	if err := c.Gossip.validate(c.Dev); err != nil {
+		return err
+	}
+	if err := c.validateDatabase(); err != nil {
 		return err
 	}
 	return c.Alerts.validate()
@@ -253,6 +264,12 @@ func (c *Config) applyEnv(getenv env) error {
 	if v, ok := getenv("HUB_GOSSIP_KEY_FILE"); ok {
 		c.Gossip.KeyFile = v
 	}
+	if v, ok := getenv("HUB_DATABASE_URL"); ok {
+		c.DatabaseURL = v
+	}
+	if v, ok := getenv("HUB_DATABASE_URL_FILE"); ok {
+		c.DatabaseURLFile = v
+	}
 	if v, ok := getenv("HUB_ALERTMANAGER_URL"); ok {
 		c.Alerts.AlertmanagerURL = v
 	}
@@ -338,6 +355,9 @@ func (c *Config) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Gossip.KeyringFile, "gossip-keyring-file", c.Gossip.KeyringFile, "where rotated gossip keys persist (default <data-dir>/gossip-keyring)")
 	fs.StringVar(&c.Gossip.Profile, "gossip-profile", c.Gossip.Profile, "gossip timing profile: lan (default), wan or local")
 	fs.StringVar(&c.Gossip.APIAddress, "gossip-api-address", c.Gossip.APIAddress, "host:port agents reach this hub's API at, told to them by gossip (default: from --listen and the gossip address)")
+	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "PostgreSQL URL (postgres://user:pass@host:5432/db): use PostgreSQL instead of the embedded store; prefer HUB_DATABASE_URL or --database-url-file, which keep the password off the command line")
+	fs.StringVar(&c.DatabaseURLFile, "database-url-file", c.DatabaseURLFile, "file holding the PostgreSQL URL")
+	fs.BoolVar(&c.Migrate, "migrate", c.Migrate, "apply pending database migrations at start (PostgreSQL); --migrate=false refuses a schema behind this hub's")
 	fs.StringVar(&c.Alerts.AlertmanagerURL, "alertmanager-url", c.Alerts.AlertmanagerURL, "push alerts to this Prometheus Alertmanager (its v2 API), e.g. http://127.0.0.1:9093")
 	fs.Func("shutdown-delay", "how long /ready answers 503 before the listener closes on SIGTERM (e.g. 5s)", func(v string) error {
 		d, err := time.ParseDuration(v)

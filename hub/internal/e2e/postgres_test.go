@@ -1,0 +1,58 @@
+package e2e
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/centralhub/centralhub/hub/internal/pgtest"
+)
+
+// TestHubOnPostgres: the hub binary on PostgreSQL. `hub migrate status` shows the empty
+// schema behind; `hub serve` refuses it with --migrate=false and migrates it by default; what
+// it knew before a restart (here, with the database URL in a file) it knows right after.
+func TestHubOnPostgres(t *testing.T) {
+	url := pgtest.Schema(t)
+	dir := t.TempDir()
+	env := []string{"HUB_JWT_SECRET=" + secret, "HUB_DATABASE_URL=" + url}
+
+	out, err := hubCmd(env, "migrate", "status").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "schema version 0 of") || !strings.Contains(string(out), "pending: 001_init") {
+		t.Fatalf("migrate status of an empty schema: %v\n%s", err, out)
+	}
+	out, err = hubCmd(env, "serve", "--data-dir", dir+"/data", "--listen", freePort(t), "--migrate=false").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "hub migrate up") {
+		t.Fatalf("serve --migrate=false on an empty schema: %v\n%s", err, out)
+	}
+
+	listen := freePort(t)
+	h := startHub(t, dir+"/data", listen, "--database-url", url)
+	tg := newTarget(t)
+	ag := startAgent(t, agentConfig(t, dir, h.url, "orders", "orders-1", checksYAML("http://"+tg.addr+"/", tg.addr)))
+	waitStatus(t, h, "orders", "orders-1", "passing", 20*time.Second)
+	tg.down()
+	waitStatus(t, h, "orders", "orders-1", "critical", 15*time.Second, "web=critical", "port=critical")
+	ag.stop(t)
+	h.stop(t)
+	if strings.Contains(h.out.String(), strings.SplitN(strings.TrimPrefix(url, "postgres://"), "@", 2)[0]+"@") {
+		t.Fatalf("the hub logged the database URL's credentials:\n%s", h.out.String())
+	}
+
+	out, err = hubCmd(env, "migrate", "status").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "up to date") {
+		t.Fatalf("migrate status after serve: %v\n%s", err, out)
+	}
+	urlFile := writeHubConfig(t, dir, url) // any file will do: it holds the URL
+	h2 := startHub(t, dir+"/data2", listen, "--database-url-file", urlFile)
+	got, checks := instanceStatus(t, h2, "orders", "orders-1")
+	if got != "critical" || !strings.Contains(checks, "web=critical") || !strings.Contains(checks, "port=critical") {
+		t.Fatalf("after restart on PostgreSQL: %q (%s)", got, checks)
+	}
+}
+
+func hubCmd(env []string, args ...string) *exec.Cmd {
+	cmd := exec.Command(hubBin, args...)
+	cmd.Env = env
+	return cmd
+}
