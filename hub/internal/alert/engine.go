@@ -157,7 +157,8 @@ type Engine struct {
 	// deletedSilences are silence IDs to delete: expired past the retention, or no longer valid.
 	deletedSilences []string
 	toSend          []notify.Notification
-	inflight        map[string]int // notification ID → receivers yet to finish
+	inflight        map[string]int  // notification ID → receivers yet to finish
+	persisted       map[string]bool // alert IDs the store holds
 	// summaries keeps each condition's rendered summary from the last evaluation, rendered
 	// again only when what it says changes.
 	summaries map[string]renderedSummary
@@ -186,7 +187,7 @@ func New(ctx context.Context, cfg Config, src Source, store hub.AlertStore, noti
 		cfg: cfg, src: src, store: store, notifier: notifier, log: cfg.Log.With("component", "alert"),
 		rules: map[string]*Rule{}, alerts: map[string]*hub.Alert{}, active: map[string]*hub.Alert{},
 		silences: map[string]*silence{}, fired: map[string][]time.Time{}, lostSince: map[hub.InstanceKey]time.Time{},
-		storming: map[string]bool{}, dirty: map[string]bool{}, inflight: map[string]int{},
+		storming: map[string]bool{}, dirty: map[string]bool{}, inflight: map[string]int{}, persisted: map[string]bool{},
 		kick: make(chan struct{}, 1),
 		storm: &Rule{Name: RuleMassFailure, Subject: SubjectInstance, State: StateLost, Severity: hub.SeverityCritical,
 			Builtin: true, summary: stormSummary},
@@ -230,6 +231,7 @@ func (e *Engine) load(ctx context.Context) error {
 			e.dirty[a.ID] = true
 		}
 		e.alerts[a.ID] = a
+		e.persisted[a.ID] = true
 		if a.State != hub.AlertResolved {
 			if prev := e.active[a.Fingerprint]; prev != nil { // cannot happen unless the store was edited
 				e.log.Warn("two active alerts with one fingerprint; keeping the newer", "fingerprint", a.Fingerprint)
@@ -575,7 +577,9 @@ func (e *Engine) advance(now time.Time, conds map[string]*condition) {
 			delete(e.active, fp)
 			delete(e.alerts, a.ID)
 			delete(e.dirty, a.ID)
-			e.deleted = append(e.deleted, a.ID)
+			if e.persisted[a.ID] {
+				e.deleted = append(e.deleted, a.ID)
+			}
 			continue
 		}
 		if a.Book.ClearedAt == nil {
@@ -799,7 +803,10 @@ type pendingWrites struct {
 func (e *Engine) takeWrites() pendingWrites {
 	var p pendingWrites
 	for id := range e.dirty {
-		if a := e.alerts[id]; a != nil {
+		// A pending alert is not written: it is cheap to judge again, and churning instances
+		// would otherwise cost the store a transaction every evaluation. It is written when it
+		// fires.
+		if a := e.alerts[id]; a != nil && a.State != hub.AlertPending {
 			p.w.Alerts = append(p.w.Alerts, stored(a))
 			p.ids = append(p.ids, id)
 		}
@@ -834,6 +841,14 @@ func (e *Engine) flush(ctx context.Context, p pendingWrites) error {
 			return fmt.Errorf("write alerts: %w", err)
 		}
 	}
+	e.mu.Lock()
+	for _, id := range p.ids {
+		e.persisted[id] = true
+	}
+	for _, id := range p.w.DeleteAlerts {
+		delete(e.persisted, id)
+	}
+	e.mu.Unlock()
 	if len(p.toSend) == 0 {
 		return nil
 	}
