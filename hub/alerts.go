@@ -2,6 +2,8 @@ package hub
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -162,4 +164,28 @@ type AlertStore interface {
 	WriteAlerts(ctx context.Context, w AlertWrites) error
 	// ListAudit returns the entries q selects, newest first.
 	ListAudit(ctx context.Context, q AuditQuery) ([]AuditEntry, error)
+}
+
+// alertRecord is an alert as stores keep it: the alert's own fields with its Book beside them.
+type alertRecord struct {
+	*Alert
+	Book *AlertBook `json:"book"`
+}
+
+// MarshalAlertRecord encodes a, Book included, as every store keeps an alert.
+func MarshalAlertRecord(a *Alert) ([]byte, error) {
+	b, err := json.Marshal(alertRecord{Alert: a, Book: &a.Book})
+	if err != nil {
+		return nil, fmt.Errorf("encode alert %s: %w", a.ID, err)
+	}
+	return b, nil
+}
+
+// UnmarshalAlertRecord decodes what MarshalAlertRecord wrote.
+func UnmarshalAlertRecord(b []byte) (Alert, error) {
+	var a Alert
+	if err := json.Unmarshal(b, &alertRecord{Alert: &a, Book: &a.Book}); err != nil {
+		return Alert{}, fmt.Errorf("decode alert: %w", err)
+	}
+	return a, nil
 }

@@ -180,7 +180,6 @@ func (e *Engine) change(ctx context.Context, tenant, component string, by Princi
 			out = append(out, view(a))
 		}
 	}
-	e.gen.Add(1)
 	e.publishCounts()
 	e.mu.Unlock()
 	e.log.Info(action, "tenant", tenant, "component", component, "by", by.Subject, "alerts", len(out))
@@ -350,9 +349,6 @@ func (e *Engine) NotifiedFiring() []hub.Alert {
 	}
 	return out
 }
-
-// Generation rises whenever the alert list changes, for callers that cache what they derive.
-func (e *Engine) Generation() uint64 { return e.gen.Load() }
 
 func fmtDuration(d time.Duration) string {
 	if d%(24*time.Hour) == 0 {

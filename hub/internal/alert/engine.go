@@ -168,7 +168,6 @@ type Engine struct {
 	kick        chan struct{}
 	evalSeconds prometheus.Histogram
 	evalErrors  prometheus.Counter
-	gen         atomic.Uint64 // bumped when the alert list changes
 }
 
 // New returns an engine over src and store, loaded with what the store holds; notifier may be
@@ -603,7 +602,6 @@ func (e *Engine) fire(now time.Time, a *hub.Alert) {
 	e.fired[a.Fingerprint] = append(recent, now)
 	a.State, a.FiredAt = hub.AlertFiring, &now
 	e.dirty[a.ID] = true
-	e.gen.Add(1)
 	e.log.Info("alert firing", "alert", a.ID, "rule", a.Rule, "tenant", a.Tenant, "component", a.Component,
 		"instance", a.Instance, "flapping", a.Flapping)
 }
@@ -613,7 +611,6 @@ func (e *Engine) resolve(now time.Time, a *hub.Alert) {
 	a.Book.ClearedAt = nil
 	delete(e.active, a.Fingerprint)
 	e.dirty[a.ID] = true
-	e.gen.Add(1)
 	if a.Book.Notified {
 		e.emit(now, a, notify.EventResolved)
 	}
@@ -733,7 +730,6 @@ func (e *Engine) notifyAll(now time.Time) {
 		if a.Ack != nil && a.Ack.ExpiresAt != nil && !now.Before(*a.Ack.ExpiresAt) {
 			a.Ack, a.Acknowledged = nil, false
 			e.dirty[a.ID] = true
-			e.gen.Add(1)
 			expired = true
 			e.log.Info("acknowledgement expired", "alert", a.ID, "component", a.Component)
 		}
@@ -815,9 +811,6 @@ func (e *Engine) takeWrites() pendingWrites {
 	p.w.DeleteSilences = e.deletedSilences
 	p.toSend = e.toSend
 	e.dirty, e.deleted, e.deletedSilences, e.toSend = map[string]bool{}, nil, nil, nil
-	if len(p.ids) > 0 || len(p.w.DeleteAlerts) > 0 {
-		e.gen.Add(1)
-	}
 	return p
 }
 

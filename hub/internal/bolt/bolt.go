@@ -34,7 +34,7 @@ var (
 	bucketMeta       = []byte("meta")
 	bucketInstances  = []byte("instances")
 	bucketHeartbeats = []byte("heartbeats") // key as instances; value boot, seq, last_seen (3 × 8 bytes)
-	bucketAlerts     = []byte("alerts")     // key alert ID; value storedAlert as JSON
+	bucketAlerts     = []byte("alerts")     // key alert ID; value hub.MarshalAlertRecord
 	bucketSilences   = []byte("silences")   // key silence ID; value hub.Silence as JSON
 	bucketAudit      = []byte("audit")      // key 8-byte big-endian sequence; value hub.AuditEntry as JSON
 	keySchema        = []byte("schema_version")
@@ -206,13 +206,6 @@ func (s *Store) WriteInstances(ctx context.Context, w hub.Writes) error {
 	return nil
 }
 
-// storedAlert is an alert as the alerts bucket holds it: the alert's own fields, promoted from
-// the embedded pointer, beside its Book, which hub.Alert leaves out of its JSON.
-type storedAlert struct {
-	*hub.Alert
-	Book *hub.AlertBook `json:"book"`
-}
-
 // LoadAlerts implements hub.AlertStore.
 func (s *Store) LoadAlerts(ctx context.Context) ([]hub.Alert, []hub.Silence, error) {
 	var (
@@ -224,9 +217,9 @@ func (s *Store) LoadAlerts(ctx context.Context) ([]hub.Alert, []hub.Silence, err
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			var a hub.Alert
-			if err := json.Unmarshal(v, &storedAlert{Alert: &a, Book: &a.Book}); err != nil {
-				return fmt.Errorf("decode alert %q: %w", k, err)
+			a, err := hub.UnmarshalAlertRecord(v)
+			if err != nil {
+				return fmt.Errorf("alert %q: %w", k, err)
 			}
 			alerts = append(alerts, a)
 			return nil
@@ -261,9 +254,9 @@ func (s *Store) WriteAlerts(ctx context.Context, w hub.AlertWrites) error {
 	alerts := make([][]byte, len(w.Alerts))
 	for i := range w.Alerts {
 		a := &w.Alerts[i]
-		b, err := json.Marshal(storedAlert{Alert: a, Book: &a.Book})
+		b, err := hub.MarshalAlertRecord(a)
 		if err != nil {
-			return fmt.Errorf("write alerts: encode alert %q: %w", a.ID, err)
+			return fmt.Errorf("write alerts: %w", err)
 		}
 		alerts[i] = b
 	}

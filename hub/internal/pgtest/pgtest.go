@@ -1,6 +1,6 @@
-// Package pgtest gives tests a PostgreSQL database of their own: a fresh schema (or, for what
-// a schema cannot isolate, a fresh database) on the server CENTRALHUB_TEST_DATABASE_URL names,
-// dropped when the test ends. Production code never imports it.
+// Package pgtest gives tests a PostgreSQL schema of their own on the server
+// CENTRALHUB_TEST_DATABASE_URL names, dropped when the test ends. Production code never
+// imports it.
 package pgtest
 
 import (
@@ -68,32 +68,6 @@ func Schema(t testing.TB) string {
 		}
 	})
 	return withParam(t, base, "search_path", schema)
-}
-
-// Database creates a database of its own on the test server (advisory locks and LISTEN
-// channels are per database) and returns its URL; it is dropped when the test ends.
-func Database(t testing.TB) string {
-	t.Helper()
-	base := ServerURL(t)
-	db := name("centralhub_test")
-	c := connect(t, base)
-	defer c.Close(context.Background())
-	if _, err := c.Exec(context.Background(), "CREATE DATABASE "+db); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(func() {
-		c := connect(t, base)
-		defer c.Close(context.Background())
-		if _, err := c.Exec(context.Background(), "DROP DATABASE "+db+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", db, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("%s: %v", EnvURL, err)
-	}
-	u.Path = "/" + db
-	return u.String()
 }
 
 func withParam(t testing.TB, base, key, value string) string {

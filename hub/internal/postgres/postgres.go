@@ -104,10 +104,6 @@ func redact(err error, url string) error {
 	return errors.New(strings.ReplaceAll(err.Error(), cfg.Password, "xxxxx"))
 }
 
-// Pool is the store's connection pool: the hub's one pool, for the parts (history, leadership)
-// that live beside the store.
-func (s *Store) Pool() *pgxpool.Pool { return s.pool }
-
 // Close implements hub.Store.
 func (s *Store) Close() error {
 	s.pool.Close()
@@ -183,12 +179,6 @@ func (s *Store) inTx(ctx context.Context, b *pgx.Batch) error {
 	})
 }
 
-// storedAlert is an alert with the engine's book, as the alerts table keeps it.
-type storedAlert struct {
-	*hub.Alert
-	Book *hub.AlertBook `json:"book"`
-}
-
 // LoadAlerts implements hub.AlertStore.
 func (s *Store) LoadAlerts(ctx context.Context) ([]hub.Alert, []hub.Silence, error) {
 	var alerts []hub.Alert
@@ -203,9 +193,9 @@ func (s *Store) LoadAlerts(ctx context.Context) ([]hub.Alert, []hub.Silence, err
 			return err
 		}
 		for _, doc := range docs {
-			var a hub.Alert
-			if err := json.Unmarshal(doc, &storedAlert{Alert: &a, Book: &a.Book}); err != nil {
-				return fmt.Errorf("decode alert: %w", err)
+			a, err := hub.UnmarshalAlertRecord(doc)
+			if err != nil {
+				return err
 			}
 			alerts = append(alerts, a)
 		}
@@ -240,9 +230,9 @@ func (s *Store) WriteAlerts(ctx context.Context, w hub.AlertWrites) error {
 	b := &pgx.Batch{}
 	for i := range w.Alerts {
 		a := &w.Alerts[i]
-		doc, err := json.Marshal(storedAlert{Alert: a, Book: &a.Book})
+		doc, err := hub.MarshalAlertRecord(a)
 		if err != nil {
-			return fmt.Errorf("encode alert %s: %w", a.ID, err)
+			return err
 		}
 		b.Queue(`INSERT INTO alerts (id, tenant, state, doc) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (id) DO UPDATE SET tenant = excluded.tenant, state = excluded.state, doc = excluded.doc`,
