@@ -223,12 +223,7 @@ func (e *Engine) load(ctx context.Context) error {
 	}
 	now := e.cfg.Now()
 	for i := range alerts {
-		a := &alerts[i]
-		if a.State == hub.AlertPending {
-			// The hub's downtime does not count as the condition holding: it starts again.
-			a.StartedAt = now
-			e.dirty[a.ID] = true
-		}
+		a := &alerts[i] // never pending: pending alerts are not written
 		e.alerts[a.ID] = a
 		e.persisted[a.ID] = true
 		if a.State != hub.AlertResolved {
