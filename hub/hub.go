@@ -94,9 +94,18 @@ type Writes struct {
 	Puts       []Instance    // whole instances, replacing any with the same key
 	Heartbeats []Heartbeat   // applied over the stored instance of the same key and boot
 	Deletes    []InstanceKey // removed, with their heartbeats
+	// Transitions and Samples are history, appended; removing an instance keeps its history
+	// until retention drops it.
+	Transitions []Transition
+	Samples     []Sample
 }
 
-// Store makes instances, alerts, silences and the audit log durable. Implementations are safe for concurrent use; each method is
+// Empty reports whether w writes nothing.
+func (w *Writes) Empty() bool {
+	return len(w.Puts)+len(w.Heartbeats)+len(w.Deletes)+len(w.Transitions)+len(w.Samples) == 0
+}
+
+// Store makes instances, alerts, silences, the audit log and history durable. Implementations are safe for concurrent use; each method is
 // one transaction that either applies whole or not at all, and returns only once durable.
 type Store interface {
 	// LoadInstances returns every stored instance, in no particular order, each with the
@@ -107,6 +116,8 @@ type Store interface {
 	WriteInstances(ctx context.Context, w Writes) error
 	// AlertStore keeps alerts, silences and the audit log in the same store.
 	AlertStore
+	// HistoryStore keeps check results and status transitions over time.
+	HistoryStore
 	// Close releases the store; no call may follow.
 	Close() error
 }

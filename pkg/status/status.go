@@ -41,6 +41,24 @@ func (c Check) Valid() bool {
 	return err == nil
 }
 
+// Code numbers the check statuses for compact storage and indexing: 0 passing, 1 warning,
+// 2 critical, 3 unknown (and anything that is not a status). Up is Code() <= 1.
+func (c Check) Code() int {
+	switch c {
+	case Passing:
+		return 0
+	case Warning:
+		return 1
+	case Critical:
+		return 2
+	}
+	return 3
+}
+
+// Up reports whether an instance or check with this status counts as available, for uptime:
+// passing or warning.
+func (c Check) Up() bool { return c == Passing || c == Warning }
+
 // Severity orders check statuses for "take the worst": critical > warning > unknown > passing.
 func (c Check) Severity() int {
 	switch c {

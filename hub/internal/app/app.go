@@ -93,6 +93,7 @@ func New(ctx context.Context, cfg Config, keys *auth.Keys, log *slog.Logger) (*A
 		},
 		Version: Version, MetricsPublic: cfg.MetricsPublic, MaxBody: int64(cfg.Ingest.MaxBody),
 		Ready: a.readiness, Degraded: a.degraded, Alerts: a.alerting.engine,
+		History: store, HistoryInterval: time.Duration(cfg.History.Interval),
 	}
 	if cfg.Gossip.Bind != "" {
 		if a.gossip, err = startGossip(cfg, ln.Addr().String(), log); err != nil {
@@ -185,6 +186,13 @@ func (a *App) Run(ctx context.Context) error {
 		}
 	}()
 
+	historyCtx, stopHistory := context.WithCancel(context.WithoutCancel(ctx))
+	historyDone := make(chan struct{})
+	go func() {
+		defer close(historyDone)
+		a.maintainHistory(historyCtx)
+	}()
+
 	alertCtx, stopAlerting := context.WithCancel(context.WithoutCancel(ctx))
 	alertDone := make(chan struct{})
 	go func() {
@@ -226,6 +234,8 @@ func (a *App) Run(ctx context.Context) error {
 	// the registry they judge.
 	stopAlerting()
 	<-alertDone
+	stopHistory()
+	<-historyDone
 	stopRegistry()
 	if err := <-regDone; err != nil {
 		runErr = errors.Join(runErr, err)
@@ -235,4 +245,23 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	a.log.Info("hub stopped")
 	return runErr
+}
+
+// historyMaintenance is how often the hub drops expired history and prepares the days ahead.
+var historyMaintenance = time.Hour
+
+// maintainHistory applies history retention at start and every historyMaintenance until ctx
+// ends. Every hub on a database does it; it is idempotent.
+func (a *App) maintainHistory(ctx context.Context) {
+	retention := time.Duration(a.cfg.History.Retention)
+	for {
+		if err := a.store.MaintainHistory(ctx, time.Now(), retention); err != nil && ctx.Err() == nil {
+			a.log.Warn("history maintenance failed; retried later", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(historyMaintenance):
+		}
+	}
 }

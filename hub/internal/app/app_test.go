@@ -72,6 +72,14 @@ func TestConfigLayers(t *testing.T) {
 				return err == nil && ec.Retention == 48*time.Hour && len(ec.Rules) == 6 && len(recv) == 2 &&
 					recv[1].Alertmanager.URL == "http://127.0.0.1:9093" && time.Duration(c.Alerts.Rules[0].For) == 10*time.Second
 			}},
+		{name: "history", yaml: "history: {interval: 30s, retention: 30d, queue: 5000}\n",
+			check: func(c Config) bool {
+				rc := c.registryConfig()
+				return rc.HistoryInterval == 30*time.Second && rc.HistoryQueue == 5000 && time.Duration(c.History.Retention) == 30*24*time.Hour
+			}},
+		{name: "history retention too short", yaml: "history: {retention: 1h}\n", wantErr: "history.retention"},
+		{name: "history interval too short", yaml: "history: {interval: 100ms}\n", wantErr: "history.interval"},
+		{name: "history queue", yaml: "history: {queue: 0}\n", wantErr: "history.queue"},
 		{name: "alertmanager flag", args: []string{"--alertmanager-url", "http://am:9093"},
 			check: func(c Config) bool { return c.Alerts.AlertmanagerURL == "http://am:9093" }},
 		{name: "bad rule names field", yaml: "alerts: {rules: [{name: r1, state: fine}]}\n", wantErr: "alerts.rules[0].state"},

@@ -18,6 +18,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/centralhub/centralhub/hub/internal/duration"
 	"github.com/centralhub/centralhub/hub/internal/registry"
 	"github.com/centralhub/centralhub/pkg/gossip"
 )
@@ -32,6 +33,7 @@ type Config struct {
 	Log           LogConfig      `yaml:"log"`
 	Gossip        GossipConfig   `yaml:"gossip"`
 	Alerts        AlertsConfig   `yaml:"alerts"`
+	History       HistoryConfig  `yaml:"history"`
 	// DatabaseURL selects the PostgreSQL store (postgres://user:pass@host:5432/db); the
 	// embedded store in DataDir when empty. DatabaseURLFile names a file holding it instead.
 	DatabaseURL     string `yaml:"database_url"`
@@ -63,6 +65,13 @@ type RegistryConfig struct {
 type IngestConfig struct {
 	MaxBody         ByteSize `yaml:"max_body"`          // report body cap
 	RatePerInstance float64  `yaml:"rate_per_instance"` // reports/s per instance before 429
+}
+
+// HistoryConfig is the history section.
+type HistoryConfig struct {
+	Interval  Duration `yaml:"interval"`  // how often at most an instance is sampled
+	Retention Duration `yaml:"retention"` // how long samples, transitions and roll-ups are kept
+	Queue     int      `yaml:"queue"`     // samples (and transitions) held while the store is away
 }
 
 // GossipConfig is the gossip section; gossip is off while Bind is empty.
@@ -112,10 +121,15 @@ func DefaultConfig() Config {
 			StaleAfter:      rd.StaleAfter,
 			DeregisterAfter: Duration(rd.DeregisterAfter),
 		},
-		Ingest:          IngestConfig{MaxBody: 1 << 20, RatePerInstance: rd.RatePerInstance},
-		Log:             LogConfig{Level: "info", Format: "json"},
-		Gossip:          GossipConfig{Profile: string(gossip.ProfileLAN)},
-		Alerts:          defaultAlerts(),
+		Ingest: IngestConfig{MaxBody: 1 << 20, RatePerInstance: rd.RatePerInstance},
+		Log:    LogConfig{Level: "info", Format: "json"},
+		Gossip: GossipConfig{Profile: string(gossip.ProfileLAN)},
+		Alerts: defaultAlerts(),
+		History: HistoryConfig{
+			Interval:  Duration(rd.HistoryInterval),
+			Retention: Duration(7 * 24 * time.Hour),
+			Queue:     rd.HistoryQueue,
+		},
 		Migrate:         true,
 		GCPercent:       400,
 		ShutdownTimeout: 10 * time.Second,
@@ -141,6 +155,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.registryConfig().Validate(); err != nil {
 		return err
+	}
+	if c.History.Retention < Duration(24*time.Hour) || c.History.Retention > Duration(3650*24*time.Hour) {
+		return errors.New("history.retention: must be between 1d and 3650d")
 	}
 	if _, err := parseLevel(c.Log.Level); err != nil {
 		return fmt.Errorf("log.level: %w", err)
@@ -205,6 +222,8 @@ func (c *Config) registryConfig() registry.Config {
 	rc.StaleAfter = c.Registry.StaleAfter
 	rc.DeregisterAfter = time.Duration(c.Registry.DeregisterAfter)
 	rc.RatePerInstance = c.Ingest.RatePerInstance
+	rc.HistoryInterval = time.Duration(c.History.Interval)
+	rc.HistoryQueue = c.History.Queue
 	return rc
 }
 
@@ -290,20 +309,7 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 }
 
 // ParseDuration parses a Go duration (90s, 1h30m) or a whole number of days (7d).
-func ParseDuration(s string) (time.Duration, error) {
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err != nil || n < 0 || n > 3650 {
-			return 0, fmt.Errorf("%q is not a number of days", s)
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("parse duration: %w", err)
-	}
-	return d, nil
-}
+func ParseDuration(s string) (time.Duration, error) { return duration.Parse(s) }
 
 // ByteSize is a size read from YAML as a number of bytes or with a unit (KiB, MiB, KB, MB).
 type ByteSize int64

@@ -151,9 +151,16 @@ func (s *Store) LoadInstances(ctx context.Context) ([]hub.Instance, error) {
 	return out, nil
 }
 
-// WriteInstances implements hub.Store: one fsynced transaction.
+// WriteInstances implements hub.Store: one fsynced transaction, history included.
 func (s *Store) WriteInstances(ctx context.Context, w hub.Writes) error {
 	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("write instances: %w", err)
+	}
+	if w.Empty() {
+		return nil // no fsynced commit for nothing
+	}
+	hist, err := prepareHistory(&w)
+	if err != nil {
 		return fmt.Errorf("write instances: %w", err)
 	}
 	encoded := make([][]byte, len(w.Puts))
@@ -174,7 +181,7 @@ func (s *Store) WriteInstances(ctx context.Context, w hub.Writes) error {
 		order[i] = i
 	}
 	slices.SortFunc(order, func(a, b int) int { return bytes.Compare(beatKeys[a], beatKeys[b]) })
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err = s.db.Update(func(tx *bbolt.Tx) error {
 		ins, beats := tx.Bucket(bucketInstances), tx.Bucket(bucketHeartbeats)
 		for i := range w.Puts {
 			k := instanceKey(w.Puts[i].Key)
@@ -198,7 +205,7 @@ func (s *Store) WriteInstances(ctx context.Context, w hub.Writes) error {
 				return err
 			}
 		}
-		return nil
+		return hist.write(tx)
 	})
 	if err != nil {
 		return fmt.Errorf("write instances: %w", err)

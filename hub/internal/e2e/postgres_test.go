@@ -2,11 +2,13 @@ package e2e
 
 import (
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/centralhub/centralhub/hub/internal/pgtest"
+	"github.com/centralhub/centralhub/pkg/auth"
 )
 
 // TestHubOnPostgres: the hub binary on PostgreSQL. `hub migrate status` shows the empty
@@ -50,6 +52,24 @@ func TestHubOnPostgres(t *testing.T) {
 	got, checks := instanceStatus(t, h2, "orders", "orders-1")
 	if got != "critical" || !strings.Contains(checks, "web=critical") || !strings.Contains(checks, "port=critical") {
 		t.Fatalf("after restart on PostgreSQL: %q (%s)", got, checks)
+	}
+	// History written by the first hub, read through the second: the checks' fall, and an
+	// uptime from its samples.
+	var hist struct {
+		Transitions []struct{ Check, From, To string }
+		Uptime      map[string]*float64
+	}
+	if code, body := getJSON(t, h2.url+"/api/v1/dashboard/services/orders/history", issue(t, auth.Viewer, "default", ""), &hist); code != 200 {
+		t.Fatalf("history: %d %s", code, body)
+	}
+	var fell []string
+	for _, tr := range hist.Transitions {
+		if tr.From == "passing" && tr.To == "critical" {
+			fell = append(fell, tr.Check)
+		}
+	}
+	if !slices.Contains(fell, "web") || !slices.Contains(fell, "port") || hist.Uptime["1h"] == nil {
+		t.Fatalf("history after restart: transitions %+v, uptime %v", hist.Transitions, hist.Uptime)
 	}
 }
 

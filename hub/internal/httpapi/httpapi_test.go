@@ -54,6 +54,7 @@ type env struct {
 	alertStore *flakyAlertStore
 	now        time.Time
 	clock      *clock
+	store      *bolt.Store
 }
 
 // clock is the tokens' clock, moved by tests.
@@ -106,7 +107,7 @@ func newEnvWith(t *testing.T, mutate func(*httpapi.Config)) *env {
 	done := make(chan error, 1)
 	go func() { done <- reg.Run(ctx) }()
 	promReg := prometheus.NewRegistry()
-	cfg := httpapi.Config{Keys: keys, Registry: reg, Alerts: eng, Registerer: promReg, Gatherer: promReg,
+	cfg := httpapi.Config{Keys: keys, Registry: reg, Alerts: eng, History: st, Registerer: promReg, Gatherer: promReg,
 		RegistryCollector: collectorOf(reg), Log: log, Version: "test", MaxBody: 64 << 10}
 	mutate(&cfg)
 	api, err := httpapi.New(cfg)
@@ -122,7 +123,7 @@ func newEnvWith(t *testing.T, mutate func(*httpapi.Config)) *env {
 		}
 		_ = st.Close()
 	})
-	return &env{t: t, srv: srv, keys: keys, reg: reg, alerts: eng, alertStore: astore, now: now, clock: clk}
+	return &env{t: t, srv: srv, keys: keys, reg: reg, alerts: eng, alertStore: astore, now: now, clock: clk, store: st}
 }
 
 func collectorOf(reg *registry.Registry) func(registry.Visibility, bool) prometheus.Collector {
@@ -361,6 +362,8 @@ func TestMetricsRoute(t *testing.T) {
 		`centralhub_instances{status="passing"} 1`,
 		`centralhub_ingest_reports_total{outcome="stored"} 2`,
 		`centralhub_store_up 1`,
+		`centralhub_history_queue_length{kind="transition"} 0`,
+		`centralhub_history_dropped_total{kind="transition"} 0`,
 		`centralhub_http_requests_total{code="200",method="POST",route="/api/v1/agent/reports"} 2`,
 	}
 	for _, tok := range []string{e.token(auth.Metrics, "*", ""), e.token(auth.Admin, "*", "")} {
@@ -377,7 +380,7 @@ func TestMetricsRoute(t *testing.T) {
 		!strings.Contains(r.body, `centralhub_registry_instances 1`) {
 		t.Fatalf("tenant scrape: %d\n%s", r.code, r.body)
 	}
-	for _, leak := range []string{"billing", "beta", "centralhub_ingest_reports_total", "centralhub_store_up", "go_goroutines"} {
+	for _, leak := range []string{"billing", "beta", "centralhub_ingest_reports_total", "centralhub_store_up", "centralhub_history_", "go_goroutines"} {
 		if strings.Contains(r.body, leak) {
 			t.Fatalf("tenant scrape shows %q:\n%s", leak, r.body)
 		}
@@ -490,7 +493,7 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.body), &doc); err != nil {
 		t.Fatal(err)
 	}
-	api, err := httpapi.New(httpapi.Config{Keys: e.keys, Registry: e.reg, Alerts: e.alerts, Registerer: prometheus.NewRegistry(),
+	api, err := httpapi.New(httpapi.Config{Keys: e.keys, Registry: e.reg, Alerts: e.alerts, History: e.store, Registerer: prometheus.NewRegistry(),
 		Gatherer: prometheus.NewRegistry(), RegistryCollector: collectorOf(e.reg)})
 	if err != nil {
 		t.Fatal(err)

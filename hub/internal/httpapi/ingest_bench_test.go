@@ -96,7 +96,7 @@ func newIngestBench(b *testing.B) *ingestBench {
 		b.Fatal(err)
 	}
 	promReg := prometheus.NewRegistry()
-	ib.api, err = httpapi.New(httpapi.Config{Keys: keys, Registry: reg, Alerts: alerts, Registerer: promReg, Gatherer: promReg})
+	ib.api, err = httpapi.New(httpapi.Config{Keys: keys, Registry: reg, Alerts: alerts, History: store, Registerer: promReg, Gatherer: promReg})
 	if err != nil {
 		b.Fatal(err)
 	}

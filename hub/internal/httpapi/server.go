@@ -33,6 +33,7 @@ type Registry interface {
 	StoreStats() registry.StoreStats
 	StoreHealth() (ok bool, lastErr string)
 	Graph(scope string, visible registry.Visibility) *graph.Graph
+	ServiceChecks(tenant, service string) (checks int, known bool)
 }
 
 // Config is what New needs. Keys, Registry, Alerts, Registerer, Gatherer and
@@ -55,6 +56,9 @@ type Config struct {
 	Degraded          func() string // optional: why the hub is degraded besides its store, or ""
 	Members           Members       // gossip members; nil when gossip is off
 	Keyring           Keyring       // the gossip keyring; nil when gossip is off
+	History           History       // the store's history; required
+	// HistoryInterval is the registry's sample interval, the finest step history is served at.
+	HistoryInterval time.Duration
 }
 
 // Server routes the hub's HTTP API.
@@ -75,6 +79,9 @@ const DefaultMaxBody = 1 << 20
 func New(cfg Config) (*Server, error) {
 	if cfg.Alerts == nil {
 		return nil, errors.New("httpapi config: Alerts is required")
+	}
+	if cfg.History == nil {
+		return nil, errors.New("httpapi config: History is required")
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
@@ -142,6 +149,7 @@ func (s *Server) routes() {
 	dash.Handle("/members", s.handle(s.dashboardMembers)).Methods(http.MethodGet)
 	dash.Handle("/dependencies", s.handle(s.dependencies)).Methods(http.MethodGet)
 	dash.Handle("/dependencies/{service}", s.handle(s.serviceDependencies)).Methods(http.MethodGet)
+	dash.Handle("/services/{service}/history", s.handle(s.serviceHistory)).Methods(http.MethodGet)
 	dash.Handle("/impact-analysis", s.handle(s.impactAnalysis)).Methods(http.MethodGet)
 	operator, adminOnly := s.require(auth.Operator), s.require(auth.Admin)
 	dash.Handle("/alerts", s.handle(s.listAlerts)).Methods(http.MethodGet)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -29,6 +30,7 @@ type Options struct {
 // Store is a hub.Store on PostgreSQL. It is safe for concurrent use.
 type Store struct {
 	pool *pgxpool.Pool
+	days sync.Map // time.Time (a UTC midnight) → struct{}: days whose history partitions exist
 }
 
 var _ hub.Store = (*Store)(nil)
@@ -145,8 +147,11 @@ func (s *Store) LoadInstances(ctx context.Context) ([]hub.Instance, error) {
 
 // WriteInstances implements hub.Store: one transaction, the statements sent as one batch.
 func (s *Store) WriteInstances(ctx context.Context, w hub.Writes) error {
-	if len(w.Puts)+len(w.Heartbeats)+len(w.Deletes) == 0 {
+	if w.Empty() {
 		return ctx.Err()
+	}
+	if err := s.ensureDays(ctx, historyDays(&w)); err != nil {
+		return fmt.Errorf("write instances: %w", err)
 	}
 	b := &pgx.Batch{}
 	for i := range w.Puts {
@@ -166,7 +171,15 @@ func (s *Store) WriteInstances(ctx context.Context, w hub.Writes) error {
 	for _, k := range w.Deletes {
 		b.Queue(`DELETE FROM instances WHERE tenant = $1 AND service = $2 AND instance = $3`, k.Tenant, k.Service, k.Instance)
 	}
-	if err := s.inTx(ctx, b); err != nil {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if b.Len() > 0 {
+			if err := tx.SendBatch(ctx, b).Close(); err != nil {
+				return err
+			}
+		}
+		return writeHistory(ctx, tx, &w)
+	})
+	if err != nil {
 		return fmt.Errorf("write instances: %w", err)
 	}
 	return nil

@@ -21,6 +21,8 @@ type Collector struct {
 	storeOK    *prometheus.Desc
 	writeErrs  *prometheus.Desc
 	flushCount *prometheus.Desc
+	histQueue  *prometheus.Desc
+	histDrop   *prometheus.Desc
 }
 
 // NewCollector returns a prometheus.Collector over the services of r that visible allows;
@@ -38,12 +40,14 @@ func NewCollector(r *Registry, visible Visibility, hubWide bool) *Collector {
 		storeOK:    prometheus.NewDesc("centralhub_store_up", "1 when the last store write succeeded.", nil, nil),
 		writeErrs:  prometheus.NewDesc("centralhub_store_write_errors_total", "Failed store writes.", nil, nil),
 		flushCount: prometheus.NewDesc("centralhub_store_writes_total", "Store write transactions committed.", nil, nil),
+		histQueue:  prometheus.NewDesc("centralhub_history_queue_length", "History records waiting to be written.", []string{"kind"}, nil),
+		histDrop:   prometheus.NewDesc("centralhub_history_dropped_total", "History records dropped because the queue was full while the store was unavailable.", []string{"kind"}, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.services, c.instances, c.byStatus, c.svcStatus, c.pending, c.storeOK, c.writeErrs, c.flushCount} {
+	for _, d := range []*prometheus.Desc{c.services, c.instances, c.byStatus, c.svcStatus, c.pending, c.storeOK, c.writeErrs, c.flushCount, c.histQueue, c.histDrop} {
 		ch <- d
 	}
 }
@@ -99,4 +103,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.storeOK, prometheus.GaugeValue, ok)
 	ch <- prometheus.MustNewConstMetric(c.writeErrs, prometheus.CounterValue, float64(c.r.writeErr.Load()))
 	ch <- prometheus.MustNewConstMetric(c.flushCount, prometheus.CounterValue, float64(c.r.flushes.Load()))
+	hs := c.r.HistoryStats()
+	ch <- prometheus.MustNewConstMetric(c.histQueue, prometheus.GaugeValue, float64(hs.QueuedSamples), "sample")
+	ch <- prometheus.MustNewConstMetric(c.histQueue, prometheus.GaugeValue, float64(hs.QueuedTransitions), "transition")
+	ch <- prometheus.MustNewConstMetric(c.histDrop, prometheus.CounterValue, float64(hs.DroppedSamples), "sample")
+	ch <- prometheus.MustNewConstMetric(c.histDrop, prometheus.CounterValue, float64(hs.DroppedTransitions), "transition")
 }

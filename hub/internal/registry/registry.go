@@ -33,6 +33,15 @@ type Config struct {
 	// RatePerInstance is how many reports a second one instance may send (with a burst of
 	// as many) before Apply refuses with ErrRateLimited; 0 means no limit.
 	RatePerInstance float64
+	// HistoryInterval is how often at most an instance's state is sampled into history.
+	HistoryInterval time.Duration
+	// HistoryQueue bounds the history samples, and separately the transitions, held in memory
+	// while the store is unreachable; past it new ones are dropped and counted.
+	HistoryQueue int
+	// WriteTimeout bounds one store write, so an unreachable store never holds the writer.
+	WriteTimeout time.Duration
+	// RetryMax caps the backoff between store write attempts while the store fails.
+	RetryMax time.Duration
 	// Now is the clock; tests inject a fake one.
 	Now func() time.Time
 }
@@ -44,6 +53,10 @@ func DefaultConfig() Config {
 		DeregisterAfter: 10 * time.Minute, // silence before removal
 		FlushInterval:   time.Second,      // heartbeat batch period
 		RatePerInstance: 20,               // reports/s per instance before 429
+		HistoryInterval: 10 * time.Second, // history sample period per instance
+		HistoryQueue:    100_000,          // samples (and transitions) held while the store is away
+		WriteTimeout:    10 * time.Second, // one store write
+		RetryMax:        30 * time.Second, // backoff cap while the store fails
 		Now:             time.Now,
 	}
 }
@@ -59,6 +72,14 @@ func (c Config) Validate() error {
 		return errors.New("registry.flush_interval: must be positive")
 	case c.RatePerInstance < 0:
 		return errors.New("ingest.rate_per_instance: must not be negative")
+	case c.HistoryInterval < time.Second:
+		return errors.New("history.interval: must be at least 1s")
+	case c.HistoryQueue < 1:
+		return errors.New("history.queue: must be at least 1")
+	case c.WriteTimeout <= 0:
+		return errors.New("registry.write_timeout: must be positive")
+	case c.RetryMax <= 0:
+		return errors.New("registry.retry_max: must be positive")
 	}
 	return nil
 }
@@ -112,6 +133,8 @@ type entry struct {
 	// token bucket for Config.RatePerInstance
 	tokens float64
 	refill time.Time
+	// sampled is when the instance's last history sample was taken.
+	sampled time.Time
 }
 
 type serviceKey struct{ tenant, name string }
@@ -156,6 +179,17 @@ type Registry struct {
 	summaries sync.Map // tenant filter → *cachedSummary
 	graphs    sync.Map // tenant filter → *cachedGraph
 	troubles  troublesCache
+
+	// History waiting for the writer (under mu): transitions go with the next state-change
+	// commit, samples with the next heartbeat batch.
+	transitions        []hub.Transition
+	samples            []hub.Sample
+	queuedSamples      atomic.Int64 // samples not yet durable, the writer's included
+	droppedSamples     atomic.Uint64
+	droppedTransitions atomic.Uint64
+	dropping           atomic.Bool // history is being dropped (logged once until it stops)
+	// retry paces store writes while they fail; only the writer goroutine touches it.
+	retry backoff
 	// maintenance says whether a service is inside a maintenance window (the alert engine's
 	// silences); nil until SetMaintenance.
 	maintenance atomic.Pointer[func(tenant, service string) bool]
@@ -252,8 +286,9 @@ func (r *Registry) Apply(ctx context.Context, rep *protocol.Report) (Result, err
 		}
 	}
 	next := fromReport(rep, now) // its Checks are rep's: copied below before anything keeps them
-	changed := e == nil
-	if e == nil {
+	isNew := e == nil
+	changed := isNew
+	if isNew {
 		e = &entry{tokens: r.cfg.RatePerInstance - 1, refill: now}
 		svc.instances[key.Instance] = e
 		r.count++
@@ -271,8 +306,14 @@ func (r *Registry) Apply(ctx context.Context, rep *protocol.Report) (Result, err
 	}
 	if changed {
 		next.Checks = slices.Clone(next.Checks)
+		nextStatus := next.Status()
+		if isNew {
+			r.recordAppeared(&next, nextStatus, now)
+		} else {
+			r.recordChange(&e.in, e.status, &next, nextStatus, now, "")
+		}
 		e.in = next
-		e.status = next.Status()
+		e.status = nextStatus
 	} else {
 		// A heartbeat: same boot, same checks and statuses. Only what a run measures moves.
 		for i := range e.in.Checks {
@@ -282,6 +323,9 @@ func (r *Registry) Apply(ctx context.Context, rep *protocol.Report) (Result, err
 		e.in.Seq, e.in.LastSeen = next.Seq, now
 	}
 	e.heard = now
+	if now.Sub(e.sampled) >= r.cfg.HistoryInterval {
+		r.sample(e, now)
+	}
 	st := e.status
 	if !changed {
 		r.dirty[key] = hub.Heartbeat{Key: key, Boot: next.Boot, Seq: next.Seq, LastSeen: now}
@@ -453,7 +497,7 @@ func (r *Registry) Run(ctx context.Context) error {
 	beats := &heartbeats{} // taken, not yet written; only this goroutine touches it
 	chunkFailed := false   // a chunk failed: wait for the next tick before trying again
 	for {
-		if len(beats.sorted) > 0 && !chunkFailed { // a chunk, unless a state change or the end is waiting
+		if beats.pending() && !chunkFailed { // a chunk, unless a state change or the end is waiting
 			select {
 			case req := <-r.writes:
 				r.serve(wctx, req, beats)
@@ -481,8 +525,15 @@ func (r *Registry) Run(ctx context.Context) error {
 // heartbeats are the writer's taken, unwritten heartbeats, one per instance, sorted by store
 // key: a chunk is then a narrow key range, so each transaction rewrites few store pages.
 type heartbeats struct {
-	sorted []hub.Heartbeat
+	sorted  []hub.Heartbeat
+	samples []hub.Sample // history samples in the order taken
 }
+
+// pending reports whether anything taken is still to be written.
+func (b *heartbeats) pending() bool { return len(b.sorted) > 0 || len(b.samples) > 0 }
+
+// sampleChunk is how many history samples one heartbeat transaction carries at most.
+const sampleChunk = 500
 
 func compareKeys(a, b hub.InstanceKey) int {
 	return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Service, b.Service), cmp.Compare(a.Instance, b.Instance))
@@ -495,6 +546,9 @@ func (r *Registry) serve(ctx context.Context, req writeRequest, beats *heartbeat
 	all := false
 	for _, w := range batch {
 		all = all || w.all
+	}
+	if all {
+		r.retry.succeeded() // an explicit flush is an attempt now, whatever the pacing says
 	}
 	err := r.writeChanges(ctx)
 	if all && err == nil {
@@ -511,6 +565,7 @@ func (r *Registry) final(ctx context.Context, beats *heartbeats) error {
 	r.mu.Lock()
 	r.closed = true // from here Apply answers ErrStopped: nothing is accepted that is not written
 	r.mu.Unlock()
+	r.retry.succeeded() // one last attempt, whatever the pacing says
 	batch := r.drainPending()
 	err := r.writeChanges(ctx)
 	if err == nil {
@@ -548,14 +603,15 @@ func (r *Registry) writeChanges(ctx context.Context) error {
 		ver uint64
 	}
 	r.mu.Lock()
-	if len(r.changes) == 0 {
+	if len(r.changes) == 0 && len(r.transitions) == 0 {
 		r.mu.Unlock()
 		return nil
 	}
 	changes := r.changes
 	r.changes = make(map[hub.InstanceKey]struct{})
 	r.inflight.Store(int64(len(changes)))
-	var w hub.Writes
+	w := hub.Writes{Transitions: r.transitions}
+	r.transitions = nil
 	var synced []taken
 	for k := range changes {
 		if e := r.lookup(k); e == nil {
@@ -569,12 +625,13 @@ func (r *Registry) writeChanges(ctx context.Context) error {
 	}
 	r.mu.Unlock()
 
-	err := r.store.WriteInstances(ctx, w)
+	err := r.write(ctx, w)
 	r.mu.Lock()
 	if err != nil {
 		for k := range changes {
 			r.changes[k] = struct{}{}
 		}
+		r.transitions = append(w.Transitions, r.transitions...) // in order, ahead of newer ones
 	} else {
 		for _, t := range synced {
 			if t.e.ver == t.ver {
@@ -584,7 +641,7 @@ func (r *Registry) writeChanges(ctx context.Context) error {
 	}
 	r.inflight.Store(0)
 	r.mu.Unlock()
-	return r.wrote(err)
+	return err
 }
 
 // takeHeartbeats moves the heartbeats recorded by ingest into beats (newer over older).
@@ -592,6 +649,8 @@ func (r *Registry) takeHeartbeats(beats *heartbeats) {
 	r.mu.Lock()
 	taken := r.dirty
 	r.dirty = make(map[hub.InstanceKey]hub.Heartbeat, len(taken))
+	beats.samples = append(beats.samples, r.samples...)
+	r.samples = nil
 	// Counted as pending before the lock is released, so the pending count never dips to 0
 	// while these are on their way to the store (loadgen drain relies on that).
 	r.pendingBeats.Add(int64(len(taken)))
@@ -616,14 +675,14 @@ func (r *Registry) takeHeartbeats(beats *heartbeats) {
 // writeHeartbeats writes the first n (all when n is 0) of beats in one transaction and removes
 // them from beats; those of instances gone meanwhile are dropped. On failure they stay.
 func (r *Registry) writeHeartbeats(ctx context.Context, beats *heartbeats, n int) error {
-	if len(beats.sorted) == 0 {
+	if !beats.pending() {
 		return nil
 	}
 	if n <= 0 || n > len(beats.sorted) {
 		n = len(beats.sorted)
 	}
 	chunk := beats.sorted[:n]
-	w := hub.Writes{Heartbeats: make([]hub.Heartbeat, 0, n)}
+	w := hub.Writes{Heartbeats: make([]hub.Heartbeat, 0, n), Samples: beats.samples[:min(len(beats.samples), sampleChunk)]}
 	for _, h := range chunk {
 		r.mu.RLock() // per lookup: ingest never waits for a whole chunk
 		e := r.lookup(h.Key)
@@ -642,11 +701,44 @@ func (r *Registry) writeHeartbeats(ctx context.Context, beats *heartbeats, n int
 			w.Heartbeats = append(w.Heartbeats, h)
 		}
 	}
-	err := r.store.WriteInstances(ctx, w)
+	err := r.write(ctx, w)
 	if err == nil {
 		beats.sorted = beats.sorted[n:]
+		beats.samples = beats.samples[len(w.Samples):]
+		if len(beats.samples) == 0 {
+			beats.samples = nil // let the backing array go
+		}
+		if r.queuedSamples.Add(-int64(len(w.Samples))) < int64(r.cfg.HistoryQueue) {
+			r.dropping.Store(false)
+		}
 	}
 	r.pendingBeats.Store(int64(len(beats.sorted)))
+	return err
+}
+
+// ErrStoreDown is the answer of a write the writer did not attempt: the store failed and the
+// next attempt is not due yet.
+var ErrStoreDown = errors.New("store unavailable")
+
+// write makes one store write within WriteTimeout, unless the store is failing and its next
+// attempt is not due: then it fails at once, so that nothing waits on a store that is away.
+// Only the writer goroutine calls it.
+func (r *Registry) write(ctx context.Context, w hub.Writes) error {
+	if w.Empty() {
+		return nil
+	}
+	now := time.Now() // backoff is wall-clock pacing, not registry time
+	if !r.retry.due(now) {
+		return fmt.Errorf("%w (retrying in %s)", ErrStoreDown, r.retry.next.Sub(now).Round(time.Millisecond))
+	}
+	wctx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
+	err := r.store.WriteInstances(wctx, w)
+	cancel()
+	if err != nil {
+		r.retry.failed(time.Now(), min(r.cfg.FlushInterval, r.cfg.RetryMax), r.cfg.RetryMax)
+	} else {
+		r.retry.succeeded()
+	}
 	return r.wrote(err)
 }
 
@@ -704,6 +796,7 @@ func (r *Registry) sweepService(s *service, now time.Time) {
 		silent := now.Sub(e.heard)
 		switch {
 		case silent > r.cfg.DeregisterAfter:
+			r.recordGone(&e.in, e.status, now, hub.ReasonDeregistered)
 			delete(s.instances, name)
 			r.count--
 			r.changes[e.in.Key] = struct{}{}
@@ -711,6 +804,7 @@ func (r *Registry) sweepService(s *service, now time.Time) {
 			changed = true
 			r.log.Info("instance deregistered", "instance", e.in.Key.String(), "silent", silent.Round(time.Second).String())
 		case !e.in.Stale && silent > time.Duration(r.cfg.StaleAfter)*e.in.Interval:
+			r.recordInstance(e.in.Key, e.status, status.Critical, now, hub.ReasonStale)
 			e.in.Stale = true
 			e.unsynced = true
 			e.ver++
@@ -718,6 +812,9 @@ func (r *Registry) sweepService(s *service, now time.Time) {
 			r.changes[e.in.Key] = struct{}{}
 			changed = true
 			r.log.Warn("instance stale", "instance", e.in.Key.String(), "silent", silent.Round(time.Second).String())
+		}
+		if (e.in.Stale || e.in.Unreachable) && now.Sub(e.sampled) >= r.cfg.HistoryInterval && s.instances[name] == e {
+			r.sample(e, now) // silence counts against uptime: sampled critical, without reports
 		}
 	}
 	if changed {
@@ -839,12 +936,23 @@ func (r *Registry) ApplyGossip(ctx context.Context, key hub.InstanceKey, boot in
 	case GossipFailed, GossipAlive:
 		if want := change == GossipFailed; e.in.Unreachable != want {
 			e.in.Unreachable = want
+			reason := hub.ReasonReachable
+			if want {
+				reason = hub.ReasonUnreachable
+			}
+			prev := e.status
 			e.status = e.in.Status()
+			r.recordInstance(key, prev, e.status, r.cfg.Now(), reason)
 			e.unsynced = true
 			e.ver++
 			changed = true
 		}
 	case GossipLeft, GossipReaped:
+		reason := hub.ReasonLeft
+		if change == GossipReaped {
+			reason = hub.ReasonDeregistered
+		}
+		r.recordGone(&e.in, e.status, r.cfg.Now(), reason)
 		delete(svc.instances, key.Instance)
 		r.count--
 		delete(r.dirty, key) // no heartbeat record may outlive the instance
@@ -885,7 +993,9 @@ func (r *Registry) ClearUnreachable(ctx context.Context) (int, error) {
 				continue
 			}
 			e.in.Unreachable = false
+			prev := e.status
 			e.status = e.in.Status()
+			r.recordInstance(e.in.Key, prev, e.status, r.cfg.Now(), hub.ReasonReachable)
 			e.unsynced = true
 			e.ver++
 			r.changes[e.in.Key] = struct{}{}

@@ -13,9 +13,10 @@ import (
 )
 
 // loadedStore is a hub.Store that holds a fixed set of instances and discards writes; the
-// registry never touches its alert half.
+// registry never touches its alert or history queries.
 type loadedStore struct {
 	hub.AlertStore
+	hub.HistoryStore
 	ins []hub.Instance
 }
 

@@ -149,18 +149,6 @@ type serviceAgg struct {
 
 var checkWords = [4]status.Check{status.Passing, status.Warning, status.Critical, status.Unknown}
 
-func checkIndex(c status.Check) int {
-	switch c {
-	case status.Passing:
-		return 0
-	case status.Warning:
-		return 1
-	case status.Critical:
-		return 2
-	}
-	return 3
-}
-
 // aggregate returns s's aggregate, computing it when a change dropped it; r.mu is held.
 func (s *service) aggregate() *serviceAgg {
 	if a := s.agg.Load(); a != nil {
@@ -170,7 +158,7 @@ func (s *service) aggregate() *serviceAgg {
 	sts := make([]status.Check, 0, len(s.instances))
 	for _, e := range s.instances {
 		sts = append(sts, e.status)
-		a.instances[checkIndex(e.status)]++
+		a.instances[e.status.Code()]++
 	}
 	a.status = status.ServiceOf(sts)
 	a.comps = componentsOf(s)

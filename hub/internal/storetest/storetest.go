@@ -176,6 +176,7 @@ func Run(t *testing.T, open Opener) {
 		}
 	})
 	runAlerts(t, open)
+	runHistory(t, open)
 }
 
 // instant is a fixed instant, UTC and without a monotonic reading, offset by d.
