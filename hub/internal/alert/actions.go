@@ -152,6 +152,9 @@ func (e *Engine) Unacknowledge(ctx context.Context, tenant, component string, by
 // writes them with an audit entry, and only then makes them the engine's; e.writeMu is held.
 func (e *Engine) change(ctx context.Context, tenant, component string, by Principal, action, detail string,
 	pick func(*hub.Alert) bool, apply func(*hub.Alert)) ([]hub.Alert, error) {
+	if !e.leading.Load() {
+		return nil, ErrNotLeader
+	}
 	e.mu.RLock()
 	var changed []hub.Alert
 	for _, a := range e.active {
@@ -223,6 +226,9 @@ func (e *Engine) CreateSilence(ctx context.Context, s hub.Silence, by Principal)
 	if err != nil {
 		return SilenceView{}, &InputError{err.Error()}
 	}
+	if !e.leading.Load() {
+		return SilenceView{}, ErrNotLeader
+	}
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
 	e.mu.RLock()
@@ -256,6 +262,9 @@ const maxSilencesPerTenant = 1000
 // DeleteSilence removes the silence id if visible allows its tenant (ErrNotFound otherwise),
 // with an audit entry.
 func (e *Engine) DeleteSilence(ctx context.Context, id string, visible func(string) bool, by Principal) error {
+	if !e.leading.Load() {
+		return ErrNotLeader
+	}
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
 	e.mu.RLock()
@@ -338,6 +347,9 @@ func (e *Engine) Audit(ctx context.Context, q hub.AuditQuery) ([]hub.AuditEntry,
 // NotifiedFiring returns the firing alerts whose firing notification went out and that may
 // notify now: what an Alertmanager receiver re-sends so Alertmanager keeps them active.
 func (e *Engine) NotifiedFiring() []hub.Alert {
+	if !e.leading.Load() {
+		return nil // the leader re-sends them
+	}
 	now := e.cfg.Now()
 	e.mu.RLock()
 	defer e.mu.RUnlock()

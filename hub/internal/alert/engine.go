@@ -108,6 +108,9 @@ func (c Config) Validate() error {
 var (
 	// ErrNotFound means nothing matched: no firing alert on the component, no such silence.
 	ErrNotFound = errors.New("not found")
+	// ErrNotLeader means another hub leads (several hubs on one database): changes to alerts
+	// and silences are the leader's to make, and the API forwards them there.
+	ErrNotLeader = errors.New("another hub leads alerting")
 )
 
 // InputError is a client's mistake, naming the field.
@@ -163,6 +166,7 @@ type Engine struct {
 	// again only when what it says changes.
 	summaries map[string]renderedSummary
 
+	leading     atomic.Bool                             // see SetLeading
 	silenceSnap atomic.Pointer[[]*silence]              // for InMaintenance, read without mu
 	counts      atomic.Pointer[map[string]tenantCounts] // for Counts, read without mu
 	kick        chan struct{}
@@ -194,6 +198,7 @@ func New(ctx context.Context, cfg Config, src Source, store hub.AlertStore, noti
 	for _, r := range cfg.Rules {
 		e.rules[r.Name] = r
 	}
+	e.leading.Store(true)
 	e.evalSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "centralhub_alert_evaluation_seconds", Help: "Time one evaluation of every alert rule took.",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
@@ -221,6 +226,42 @@ func (e *Engine) load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load alerts: %w", err)
 	}
+	e.install(alerts, silences, true)
+	return nil
+}
+
+// Reload replaces what the engine holds with what the store holds: a hub that follows
+// another's lead (several hubs on one database) calls it when the leader's alerts change, with
+// lead false, to show them; a hub taking the lead calls it with lead true, which also queues
+// again the notifications the previous leader had not delivered.
+func (e *Engine) Reload(ctx context.Context, lead bool) error {
+	e.writeMu.Lock()
+	defer e.writeMu.Unlock()
+	alerts, silences, err := e.store.LoadAlerts(ctx)
+	if err != nil {
+		return fmt.Errorf("reload alerts: %w", err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.alerts, e.active, e.silences, e.fired = map[string]*hub.Alert{}, map[string]*hub.Alert{}, map[string]*silence{}, map[string][]time.Time{}
+	e.lostSince, e.storming, e.judged = map[hub.InstanceKey]time.Time{}, map[string]bool{}, false
+	e.dirty, e.deleted, e.deletedSilences, e.toSend = map[string]bool{}, nil, nil, nil
+	e.inflight, e.persisted, e.summaries = map[string]int{}, map[string]bool{}, nil
+	e.install(alerts, silences, lead)
+	return nil
+}
+
+// SetLeading says whether this engine leads: only a leading engine (the only one of a single
+// hub) judges rules, notifies, and writes on its final stop. Several hubs on one database
+// elect one.
+func (e *Engine) SetLeading(v bool) { e.leading.Store(v) }
+
+// Leading reports whether this engine leads.
+func (e *Engine) Leading() bool { return e.leading.Load() }
+
+// install takes alerts and silences as the engine's; e.mu is held or the engine is not yet
+// shared. With requeue, the notifications left in outboxes are queued again.
+func (e *Engine) install(alerts []hub.Alert, silences []hub.Silence, requeue bool) {
 	now := e.cfg.Now()
 	for i := range alerts {
 		a := &alerts[i] // never pending: pending alerts are not written
@@ -255,7 +296,7 @@ func (e *Engine) load(ctx context.Context) error {
 	requeued := 0
 	receivers := e.notifier != nil && len(e.notifier.Receivers()) > 0
 	for _, a := range e.alerts {
-		if len(a.Book.Outbox) == 0 {
+		if len(a.Book.Outbox) == 0 || !requeue {
 			continue
 		}
 		var keep []string
@@ -276,8 +317,11 @@ func (e *Engine) load(ctx context.Context) error {
 		}
 	}
 	e.publishCounts()
-	e.log.Info("alerts loaded", "alerts", len(alerts), "active", len(e.active), "silences", len(e.silences), "notifications_requeued", requeued)
-	return nil
+	level := slog.LevelInfo
+	if !requeue {
+		level = slog.LevelDebug // a follower reloads at every change of the leader's
+	}
+	e.log.Log(context.Background(), level, "alerts loaded", "alerts", len(alerts), "active", len(e.active), "silences", len(e.silences), "notifications_requeued", requeued)
 }
 
 // Run judges the rules every EvalInterval (and at once after a silence changes) until ctx ends.
@@ -306,6 +350,9 @@ func (e *Engine) Run(ctx context.Context) error {
 // final writes what changed since the last evaluation (deliveries reported meanwhile), so a
 // restarted hub does not send them again.
 func (e *Engine) final() error {
+	if !e.leading.Load() {
+		return nil // another hub leads now: what this one held is not its to write
+	}
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
 	e.mu.Lock()
@@ -354,6 +401,9 @@ func fingerprint(rule string, l labels) string {
 // and queues the notifications they call for. Run calls it every EvalInterval; tests with a
 // fake clock call it directly.
 func (e *Engine) Evaluate(ctx context.Context) error {
+	if !e.leading.Load() {
+		return nil
+	}
 	start := time.Now()
 	tr := e.src.Troubles()
 	g := e.src.Graph("*", func(string) bool { return true })
@@ -370,6 +420,9 @@ func (e *Engine) Evaluate(ctx context.Context) error {
 	e.publishCounts()
 	w := e.takeWrites()
 	e.mu.Unlock()
+	if !e.leading.Load() {
+		return nil // the lead was lost meanwhile: the new leader judges, sends and writes
+	}
 	err := e.flush(ctx, w)
 	e.evalSeconds.Observe(time.Since(start).Seconds())
 	return err

@@ -215,11 +215,15 @@ func startAlerting(ctx context.Context, c *AlertsConfig, src alert.Source, store
 	return a, nil
 }
 
-// run runs the engine, the dispatcher and the Alertmanager re-senders until ctx ends.
-func (a *alerting) run(ctx context.Context) {
+// run runs the dispatcher, the Alertmanager re-senders and, with engine, the engine until ctx
+// ends. (Several hubs on one database run the engine only while leading.)
+func (a *alerting) run(ctx context.Context, engine bool) {
 	done := make(chan struct{})
-	n := 1
-	go func() { _ = a.engine.Run(ctx); done <- struct{}{} }()
+	n := 0
+	if engine {
+		n++
+		go func() { _ = a.engine.Run(ctx); done <- struct{}{} }()
+	}
 	if a.dispatcher != nil {
 		n++
 		go func() { _ = a.dispatcher.Run(ctx); done <- struct{}{} }()

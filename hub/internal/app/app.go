@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/centralhub/centralhub/hub"
 	"github.com/centralhub/centralhub/hub/internal/httpapi"
 	"github.com/centralhub/centralhub/hub/internal/membership"
+	"github.com/centralhub/centralhub/hub/internal/postgres"
 	"github.com/centralhub/centralhub/hub/internal/registry"
 	"github.com/centralhub/centralhub/pkg/auth"
 	"github.com/centralhub/centralhub/pkg/gossip"
@@ -36,6 +38,7 @@ type App struct {
 	gossip   *gossip.Gossip      // nil when gossip is off
 	watcher  *membership.Watcher // nil when gossip is off
 	alerting *alerting
+	cluster  *cluster // nil on the embedded store: this hub alone, always leading
 	started  time.Time
 	// storeName says which store serves: "embedded <dir>" or the database's host and name.
 	storeName string
@@ -52,7 +55,8 @@ func New(ctx context.Context, cfg Config, keys *auth.Keys, log *slog.Logger) (*A
 		return nil, err
 	}
 	a := &App{cfg: cfg, log: log, started: time.Now()}
-	store, where, err := openStore(ctx, &cfg)
+	hubID := newHubID()
+	store, where, err := openStore(ctx, &cfg, hubID, log)
 	if err != nil {
 		return nil, err
 	}
@@ -86,6 +90,23 @@ func New(ctx context.Context, cfg Config, keys *auth.Keys, log *slog.Logger) (*A
 		return fail(err)
 	}
 	reg.SetMaintenance(a.alerting.engine.InMaintenance)
+	if pg, ok := store.(*postgres.Store); ok {
+		apiURL := cfg.APIURL
+		if apiURL == "" {
+			apiURL = defaultAPIURL(ln.Addr().String())
+		}
+		a.cluster = newCluster(pg, reg, a.alerting, apiURL, cfg.Gossip.Bind != "", log)
+		log.Info("sharing the database with other hubs", "hub", hubID, "api_url", apiURL)
+	}
+	promReg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "centralhub_cluster_leader",
+		Help: "1 while this hub leads (judges staleness and alerts); among hubs sharing a database exactly one does.",
+	}, func() float64 {
+		if a.cluster == nil || a.cluster.leading.Load() {
+			return 1
+		}
+		return 0
+	}))
 	apiCfg := httpapi.Config{
 		Keys: keys, Registry: reg, Registerer: promReg, Gatherer: promReg, Log: log,
 		RegistryCollector: func(visible registry.Visibility, hubWide bool) prometheus.Collector {
@@ -94,6 +115,9 @@ func New(ctx context.Context, cfg Config, keys *auth.Keys, log *slog.Logger) (*A
 		Version: Version, MetricsPublic: cfg.MetricsPublic, MaxBody: int64(cfg.Ingest.MaxBody),
 		Ready: a.readiness, Degraded: a.degraded, Alerts: a.alerting.engine,
 		History: store, HistoryInterval: time.Duration(cfg.History.Interval),
+	}
+	if a.cluster != nil {
+		apiCfg.Leader = a.cluster.leader
 	}
 	if cfg.Gossip.Bind != "" {
 		if a.gossip, err = startGossip(cfg, ln.Addr().String(), log); err != nil {
@@ -168,7 +192,7 @@ func (a *App) Run(ctx context.Context) error {
 	regCtx, stopRegistry := context.WithCancel(context.WithoutCancel(ctx))
 	regDone := make(chan error, 1)
 	go func() { regDone <- a.registry.Run(regCtx) }()
-	if a.gossip == nil {
+	if a.gossip == nil && a.cluster == nil { // in a cluster, the leader does it
 		// Only gossip clears what gossip said: without it, no instance stays unreachable.
 		if n, err := a.registry.ClearUnreachable(ctx); err != nil {
 			a.log.Warn("clear gossip state", "err", err)
@@ -197,7 +221,17 @@ func (a *App) Run(ctx context.Context) error {
 	alertDone := make(chan struct{})
 	go func() {
 		defer close(alertDone)
-		a.alerting.run(alertCtx)
+		if a.cluster == nil {
+			a.alerting.run(alertCtx, true)
+			return
+		}
+		// The engine runs while this hub leads; delivery runs always (it only carries what a
+		// leading engine queues).
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); a.alerting.run(alertCtx, false) }()
+		a.cluster.run(alertCtx)
+		wg.Wait()
 	}()
 
 	serveErr := make(chan error, 1)

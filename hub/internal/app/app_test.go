@@ -80,6 +80,8 @@ func TestConfigLayers(t *testing.T) {
 		{name: "history retention too short", yaml: "history: {retention: 1h}\n", wantErr: "history.retention"},
 		{name: "history interval too short", yaml: "history: {interval: 100ms}\n", wantErr: "history.interval"},
 		{name: "history queue", yaml: "history: {queue: 0}\n", wantErr: "history.queue"},
+		{name: "api url", env: map[string]string{"HUB_API_URL": "http://hub-2:7000"}, check: func(c Config) bool { return c.APIURL == "http://hub-2:7000" }},
+		{name: "bad api url", yaml: "api_url: \"hub-2:7000\"\n", wantErr: "api_url"},
 		{name: "alertmanager flag", args: []string{"--alertmanager-url", "http://am:9093"},
 			check: func(c Config) bool { return c.Alerts.AlertmanagerURL == "http://am:9093" }},
 		{name: "bad rule names field", yaml: "alerts: {rules: [{name: r1, state: fine}]}\n", wantErr: "alerts.rules[0].state"},

@@ -41,6 +41,9 @@ type Config struct {
 	// Migrate applies pending schema migrations at start (PostgreSQL only); with it off, a
 	// schema behind this hub's is refused.
 	Migrate bool `yaml:"migrate"`
+	// APIURL is where other hubs on the same database reach this hub's API (they forward
+	// changes to alerts to the leader there); default from Listen.
+	APIURL string `yaml:"api_url"`
 
 	// Dev generates (or reuses) a random secret in DataDir and prints an admin token. Flag only.
 	Dev bool `yaml:"-"`
@@ -289,6 +292,9 @@ func (c *Config) applyEnv(getenv env) error {
 	if v, ok := getenv("HUB_DATABASE_URL_FILE"); ok {
 		c.DatabaseURLFile = v
 	}
+	if v, ok := getenv("HUB_API_URL"); ok {
+		c.APIURL = v
+	}
 	if v, ok := getenv("HUB_ALERTMANAGER_URL"); ok {
 		c.Alerts.AlertmanagerURL = v
 	}
@@ -363,6 +369,7 @@ func (c *Config) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Gossip.APIAddress, "gossip-api-address", c.Gossip.APIAddress, "host:port agents reach this hub's API at, told to them by gossip (default: from --listen and the gossip address)")
 	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "PostgreSQL URL (postgres://user:pass@host:5432/db): use PostgreSQL instead of the embedded store; prefer HUB_DATABASE_URL or --database-url-file, which keep the password off the command line")
 	fs.StringVar(&c.DatabaseURLFile, "database-url-file", c.DatabaseURLFile, "file holding the PostgreSQL URL")
+	fs.StringVar(&c.APIURL, "api-url", c.APIURL, "URL other hubs on the same database reach this hub's API at (default http://<listen host or host name>:<port>)")
 	fs.BoolVar(&c.Migrate, "migrate", c.Migrate, "apply pending database migrations at start (PostgreSQL); --migrate=false refuses a schema behind this hub's")
 	fs.StringVar(&c.Alerts.AlertmanagerURL, "alertmanager-url", c.Alerts.AlertmanagerURL, "push alerts to this Prometheus Alertmanager (its v2 API), e.g. http://127.0.0.1:9093")
 	fs.Func("shutdown-delay", "how long /ready answers 503 before the listener closes on SIGTERM (e.g. 5s)", func(v string) error {

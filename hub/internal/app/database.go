@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 
@@ -33,6 +35,12 @@ func (c *Config) validateDatabase() error {
 			return errors.New("database_url_file: the file is empty")
 		}
 	}
+	if c.APIURL != "" {
+		u, err := url.Parse(c.APIURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return fmt.Errorf("api_url: %q is not an http(s) URL of a host such as http://hub-1:7000", c.APIURL)
+		}
+	}
 	if c.DatabaseURL == "" {
 		return nil
 	}
@@ -44,12 +52,12 @@ func (c *Config) validateDatabase() error {
 
 // openStore opens the store the configuration selects: PostgreSQL when a database URL is set,
 // else the embedded file in the data directory. It says which, for the log.
-func openStore(ctx context.Context, cfg *Config) (hub.Store, string, error) {
+func openStore(ctx context.Context, cfg *Config, hubID string, log *slog.Logger) (hub.Store, string, error) {
 	if cfg.DatabaseURL == "" {
 		s, err := bolt.Open(cfg.DataDir)
 		return s, "embedded " + cfg.DataDir, err
 	}
-	s, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Migrate: cfg.Migrate})
+	s, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Migrate: cfg.Migrate, HubID: hubID, Log: log})
 	return s, postgres.Describe(cfg.DatabaseURL), err
 }
 
@@ -61,7 +69,7 @@ func migrate(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	fs := flag.NewFlagSet("migrate "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "hub configuration file (YAML), for its database_url")
-	url := fs.String("database-url", "", "PostgreSQL URL (default: HUB_DATABASE_URL, then the configuration file)")
+	dbURL := fs.String("database-url", "", "PostgreSQL URL (default: HUB_DATABASE_URL, then the configuration file)")
 	urlFile := fs.String("database-url-file", "", "file holding the PostgreSQL URL")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -75,8 +83,8 @@ func migrate(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	if err := cfg.applyEnv(getenv); err != nil {
 		return err
 	}
-	if *url != "" || *urlFile != "" {
-		cfg.DatabaseURL, cfg.DatabaseURLFile = *url, *urlFile
+	if *dbURL != "" || *urlFile != "" {
+		cfg.DatabaseURL, cfg.DatabaseURLFile = *dbURL, *urlFile
 	}
 	if err := cfg.validateDatabase(); err != nil {
 		return err

@@ -49,6 +49,7 @@ func findAlert(t *testing.T, h *hubProc, token, rule, component, state string) (
 type webhookSink struct {
 	mu   sync.Mutex
 	seen []string // "event rule component"
+	ids  []string // X-Centralhub-Notification-Id of each delivery
 }
 
 func (s *webhookSink) serve(w http.ResponseWriter, r *http.Request) {
@@ -66,6 +67,7 @@ func (s *webhookSink) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.seen = append(s.seen, n.Event+" "+n.Alert.Rule+" "+n.Alert.Component)
+	s.ids = append(s.ids, r.Header.Get("X-Centralhub-Notification-Id"))
 	s.mu.Unlock()
 }
 

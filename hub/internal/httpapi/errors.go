@@ -48,6 +48,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &storeErr):
 		s.log.Error("store write failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		e = errStoreDown
+	case errors.Is(err, alert.ErrNotLeader):
+		e = errNoLeader
 	case errors.Is(err, alert.ErrNotFound):
 		e = &Error{Status: http.StatusNotFound, Message: "not found"}
 	}

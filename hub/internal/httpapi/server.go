@@ -59,6 +59,10 @@ type Config struct {
 	History           History       // the store's history; required
 	// HistoryInterval is the registry's sample interval, the finest step history is served at.
 	HistoryInterval time.Duration
+	// Leader says, when several hubs share a database, whether this hub leads alerting and
+	// else the API URL of the one that does, where changes to alerts are forwarded. Nil: this
+	// hub always leads.
+	Leader func(ctx context.Context) (self bool, url string, err error)
 }
 
 // Server routes the hub's HTTP API.
@@ -153,11 +157,12 @@ func (s *Server) routes() {
 	dash.Handle("/impact-analysis", s.handle(s.impactAnalysis)).Methods(http.MethodGet)
 	operator, adminOnly := s.require(auth.Operator), s.require(auth.Admin)
 	dash.Handle("/alerts", s.handle(s.listAlerts)).Methods(http.MethodGet)
-	dash.Handle("/alerts/{component}/acknowledge", operator(s.handle(s.acknowledge))).Methods(http.MethodPost)
-	dash.Handle("/alerts/{component}/acknowledge", operator(s.handle(s.unacknowledge))).Methods(http.MethodDelete)
+	// Changes to alerts are the leading hub's to make: another hub forwards them there.
+	dash.Handle("/alerts/{component}/acknowledge", operator(s.toLeader(s.handle(s.acknowledge)))).Methods(http.MethodPost)
+	dash.Handle("/alerts/{component}/acknowledge", operator(s.toLeader(s.handle(s.unacknowledge)))).Methods(http.MethodDelete)
 	dash.Handle("/silences", s.handle(s.listSilences)).Methods(http.MethodGet)
-	dash.Handle("/silences", operator(s.handle(s.createSilence))).Methods(http.MethodPost)
-	dash.Handle("/silences/{id}", operator(s.handle(s.deleteSilence))).Methods(http.MethodDelete)
+	dash.Handle("/silences", operator(s.toLeader(s.handle(s.createSilence)))).Methods(http.MethodPost)
+	dash.Handle("/silences/{id}", operator(s.toLeader(s.handle(s.deleteSilence)))).Methods(http.MethodDelete)
 	dash.Handle("/audit", adminOnly(s.handle(s.audit))).Methods(http.MethodGet)
 
 	admin := r.PathPrefix("/api/v1/admin").Subrouter()

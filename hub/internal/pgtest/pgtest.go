@@ -81,3 +81,30 @@ func withParam(t testing.TB, base, key, value string) string {
 	u.RawQuery = q.Encode()
 	return u.String()
 }
+
+// Database creates a database of its own on the test server and returns its URL; it is dropped
+// (its sessions ended) when the test ends. Tests of what a database shares across its schemas —
+// advisory locks, LISTEN/NOTIFY channels — use it.
+func Database(t testing.TB) string {
+	t.Helper()
+	base := ServerURL(t)
+	db := name("centralhub_test")
+	c := connect(t, base)
+	defer c.Close(context.Background())
+	if _, err := c.Exec(context.Background(), "CREATE DATABASE "+db); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	t.Cleanup(func() {
+		c := connect(t, base)
+		defer c.Close(context.Background())
+		if _, err := c.Exec(context.Background(), "DROP DATABASE "+db+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop database %s: %v", db, err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("%s: %v", EnvURL, err)
+	}
+	u.Path = "/" + db
+	return u.String()
+}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -25,12 +26,22 @@ type Options struct {
 	Migrate bool
 	// MaxConns bounds the pool (0: pgxpool's default, the larger of 4 and the CPU count).
 	MaxConns int32
+	// HubID names this hub among the hubs sharing the database; with it, every write of
+	// instances or alerts notifies the other hubs (see Listen). Empty: no notices.
+	HubID string
+	// Log receives the store's own warnings (the cluster sessions); nil discards them.
+	Log *slog.Logger
 }
 
 // Store is a hub.Store on PostgreSQL. It is safe for concurrent use.
 type Store struct {
-	pool *pgxpool.Pool
-	days sync.Map // time.Time (a UTC midnight) → struct{}: days whose history partitions exist
+	pool    *pgxpool.Pool
+	days    sync.Map // time.Time (a UTC midnight) → struct{}: days whose history partitions exist
+	hubID   string
+	schema  string // the connections' current schema: names the channel and the leader lock
+	channel string
+	where   string // Describe of the URL, for messages
+	log     *slog.Logger
 }
 
 var _ hub.Store = (*Store)(nil)
@@ -79,11 +90,17 @@ func Connect(ctx context.Context, url string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", Describe(url), redact(err, url))
 	}
-	if err := pool.Ping(ctx); err != nil {
+	var schema string
+	if err := pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("connect to %s: %w", Describe(url), redact(err, url))
 	}
-	return &Store{pool: pool}, nil
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Store{pool: pool, hubID: opts.HubID, schema: schema, channel: "centralhub." + schema, where: Describe(url),
+		log: log.With("component", "postgres")}, nil
 }
 
 // Describe names the database of url for messages and logs: host, port and database, never
@@ -118,6 +135,12 @@ func (s *Store) LoadInstances(ctx context.Context) ([]hub.Instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load instances: %w", err)
 	}
+	return scanInstances(rows)
+}
+
+// scanInstances reads rows of (doc, boot, seq, last_seen), each instance with its newest
+// heartbeat.
+func scanInstances(rows pgx.Rows) ([]hub.Instance, error) {
 	defer rows.Close()
 	var out []hub.Instance
 	for rows.Next() {
@@ -160,8 +183,11 @@ func (s *Store) WriteInstances(ctx context.Context, w hub.Writes) error {
 		if err != nil {
 			return fmt.Errorf("encode instance %s: %w", in.Key, err)
 		}
-		b.Queue(`INSERT INTO instances (tenant, service, instance, doc, boot, seq, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7)
-			ON CONFLICT (tenant, service, instance) DO UPDATE SET doc = excluded.doc, boot = excluded.boot, seq = excluded.seq, last_seen = excluded.last_seen`,
+		// A put never goes back: another hub may have written a newer report of the instance
+		// (or its heartbeat) since this hub's copy was taken.
+		b.Queue(`INSERT INTO instances AS i (tenant, service, instance, doc, boot, seq, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT (tenant, service, instance) DO UPDATE SET doc = excluded.doc, boot = excluded.boot, seq = excluded.seq, last_seen = excluded.last_seen
+			WHERE (i.boot, i.seq) <= (excluded.boot, excluded.seq)`,
 			in.Key.Tenant, in.Key.Service, in.Key.Instance, doc, in.Boot, int64(in.Seq), in.LastSeen)
 	}
 	for _, h := range w.Heartbeats {
@@ -171,6 +197,7 @@ func (s *Store) WriteInstances(ctx context.Context, w hub.Writes) error {
 	for _, k := range w.Deletes {
 		b.Queue(`DELETE FROM instances WHERE tenant = $1 AND service = $2 AND instance = $3`, k.Tenant, k.Service, k.Instance)
 	}
+	s.queueNotify(b, &w)
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if b.Len() > 0 {
 			if err := tx.SendBatch(ctx, b).Close(); err != nil {
@@ -277,6 +304,9 @@ func (s *Store) WriteAlerts(ctx context.Context, w hub.AlertWrites) error {
 	}
 	if b.Len() == 0 {
 		return nil
+	}
+	if s.hubID != "" {
+		b.Queue(`SELECT pg_notify($1, $2)`, s.channel, "a "+s.hubID)
 	}
 	if err := s.inTx(ctx, b); err != nil {
 		return fmt.Errorf("write alerts: %w", err)

@@ -190,6 +190,8 @@ type Registry struct {
 	dropping           atomic.Bool // history is being dropped (logged once until it stops)
 	// retry paces store writes while they fail; only the writer goroutine touches it.
 	retry backoff
+	// follower is set while another hub leads (see SetLeader).
+	follower atomic.Bool
 	// maintenance says whether a service is inside a maintenance window (the alert engine's
 	// silences); nil until SetMaintenance.
 	maintenance atomic.Pointer[func(tenant, service string) bool]
@@ -771,6 +773,9 @@ func (r *Registry) lookup(k hub.InstanceKey) *entry {
 // sweep marks instances stale after StaleAfter missed intervals and removes those silent for
 // DeregisterAfter; both are state changes, written by the flush that follows.
 func (r *Registry) sweep() {
+	if r.follower.Load() {
+		return // the leader judges staleness; its changes come back through ApplyRemote
+	}
 	now := r.cfg.Now()
 	r.mu.RLock()
 	svcs := make([]*service, 0, len(r.services))
@@ -931,6 +936,10 @@ func (r *Registry) ApplyGossip(ctx context.Context, key hub.InstanceKey, boot in
 		return false, time.Time{}, nil
 	}
 	lastReport = e.in.LastSeen
+	if r.follower.Load() {
+		r.mu.Unlock()
+		return true, lastReport, nil // the leader acts on gossip; its changes come back here
+	}
 	changed := false
 	switch change {
 	case GossipFailed, GossipAlive:
@@ -984,6 +993,9 @@ func (r *Registry) Known(key hub.InstanceKey) bool {
 // ClearUnreachable drops the gossip mark from every instance (for a hub started without
 // gossip, where nothing else would) and returns how many carried it, durable on return.
 func (r *Registry) ClearUnreachable(ctx context.Context) (int, error) {
+	if r.follower.Load() {
+		return 0, nil
+	}
 	r.mu.Lock()
 	n := 0
 	for _, s := range r.services {
