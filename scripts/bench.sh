@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Central Hub benchmarks (`make bench`, after `make build`):
 #   go       Go micro-benchmarks (-benchmem, -count 6) summarised by benchstat, compared with the
-#            previous run's results when .bench/gobench.txt exists
+#            previous run's results when .bench/gobench.txt exists; among them the history
+#            queries of a week of samples on bbolt and on the PostgreSQL server
+#            CENTRALHUB_TEST_DATABASE_URL names (a run without one leaves those out, said so)
 #   ingest   hub vs a bare handler under wrk (scripts/bench/ingest.lua), counted once durable,
 #            with the store file checked afterwards by `loadgen verify`
 #   latency  ingest latency of the hub and the bare handler at the same fixed rate (open loop)
@@ -27,6 +29,9 @@
 #   BENCH_GOSSIP_CONVERGE="50 200"                            members started at once, per run
 #   BENCH_GOSSIP_BANDWIDTH=60 BENCH_GOSSIP_WARMUP=15          the bandwidth window and the wait
 #   BENCH_GOSSIP_BANDWIDTH_AGENTS=50                          before it (seconds), and its members
+#   CENTRALHUB_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+#                                the PostgreSQL server of the history benchmarks (the default when
+#                                unset); each benchmark makes a schema of its own and drops it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,6 +62,7 @@ FLIP_SHARE=0.01
 START_SEQ=2 # seq 1 is the registration
 BENCHSTAT=golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 GO=${GO:-go}
+export CENTRALHUB_TEST_DATABASE_URL=${CENTRALHUB_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
 HUB_GOGC=400 # the hub's gc_percent default; the bare baseline gets the same
 
 RUN=.bench/run-$(date -u +%Y%m%dT%H%M%SZ)
@@ -211,8 +217,14 @@ bench_go() {
   mkdir -p "$RUN/go"
   if [[ -f .bench/gobench.txt ]]; then cp .bench/gobench.txt "$RUN/go/old.txt"; fi
   run go-bench-pkg "$GO" -C pkg test -run '^$' -bench 'BenchmarkDecodeReport' -benchmem -count 6 ./protocol >"$RUN/go/new.txt"
-  run go-bench-hub "$GO" -C hub test -run '^$' -bench 'BenchmarkIngest|BenchmarkSummary|BenchmarkImpact|BenchmarkBuild|BenchmarkEvaluate' -benchmem -count 6 \
-    ./internal/httpapi ./internal/registry ./internal/graph ./internal/alert >>"$RUN/go/new.txt"
+  run go-bench-hub "$GO" -C hub test -run '^$' -bench 'BenchmarkIngest|BenchmarkSummary|BenchmarkImpact|BenchmarkBuild|BenchmarkEvaluate|BenchmarkHistory' -benchmem -count 6 \
+    ./internal/httpapi ./internal/registry ./internal/graph ./internal/alert ./internal/bolt >>"$RUN/go/new.txt"
+  # The same history benchmarks on PostgreSQL (CENTRALHUB_TEST_DATABASE_URL). Without a server
+  # they fail: the run goes on, and the document shows their targets as not measured.
+  if ! run go-bench-postgres "$GO" -C hub test -run '^$' -bench 'BenchmarkHistory' -benchmem -count 6 ./internal/postgres >"$RUN/go/postgres.txt"; then
+    log "the PostgreSQL history benchmarks failed (is a server at CENTRALHUB_TEST_DATABASE_URL?); see $RUN/go/postgres.txt"
+  fi
+  cat "$RUN/go/postgres.txt" >>"$RUN/go/new.txt"
   local inputs=("new=$RUN/go/new.txt")
   [[ -f $RUN/go/old.txt ]] && inputs=("old=$RUN/go/old.txt" "${inputs[@]}")
   run go-benchstat "$GO" run "$BENCHSTAT" "${inputs[@]}" >"$RUN/go/benchstat.txt"
@@ -432,6 +444,7 @@ log "building loadgen"
   echo "mem_total=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
   echo "kernel=$(uname -sr)"
   echo "go=$("$GO" env GOVERSION)"
+  echo "postgres=$(PGCONNECT_TIMEOUT=5 psql "$CENTRALHUB_TEST_DATABASE_URL" -XAtwc 'SHOW server_version' 2>/dev/null || echo unknown)"
   echo "wrk=$(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2)"
   echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
   echo "services=$(((INSTANCES + PER_SERVICE - 1) / PER_SERVICE))"

@@ -26,6 +26,8 @@ const (
 	targetDetectMaxS     = 8.0    // gossip: kill -9 → critical, max
 	targetImpactMS       = 10.0   // graph impact query p99 on 10,000 nodes / 30,000 edges
 	targetEvaluateMS     = 50.0   // one alert evaluation, 10,000 instances × 50 rules
+	targetHistoryWeekMS  = 50.0   // history: 7-day view of one instance, 5 checks, from roll-ups
+	targetHistoryHourMS  = 20.0   // history: one raw hour of that instance
 )
 
 // run is one bench.sh run directory and what doc found in it.
@@ -136,7 +138,7 @@ func doc(_ context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(&doc, "## Machine\n\n| | |\n|---|---|\n")
 	for _, k := range []struct{ key, label string }{
 		{"cpu_model", "CPU model"}, {"nproc", "nproc"}, {"mem_total", "memory"}, {"kernel", "kernel"},
-		{"go", "Go"}, {"wrk", "wrk"}, {"loadavg_start", "load average at start (1/5/15 min)"},
+		{"go", "Go"}, {"wrk", "wrk"}, {"postgres", "PostgreSQL (history benchmarks)"}, {"loadavg_start", "load average at start (1/5/15 min)"},
 	} {
 		fmt.Fprintf(&doc, "| %s | %s |\n", k.label, mdCell(m[k.key]))
 	}
@@ -780,9 +782,22 @@ func gossipSection(d *docWriter) error {
 
 // benchWorst returns the largest value of unit over the result lines of the benchmark named
 // name (its -N GOMAXPROCS suffix aside) in Go benchmark output; 0 when there is none.
-func benchWorst(out, name, unit string) float64 {
+func benchWorst(out, name, unit string) float64 { return benchWorstIn(out, "", name, unit) }
+
+// benchWorstIn is benchWorst over the results of the package whose import path ends with
+// "/"+pkg ("" for any), as `go test` heads them with a "pkg:" line: the same benchmark runs
+// in more than one package.
+func benchWorstIn(out, pkg, name, unit string) float64 {
 	worst := 0.0
+	cur := ""
 	for _, line := range strings.Split(out, "\n") {
+		if p, ok := strings.CutPrefix(line, "pkg: "); ok {
+			cur = strings.TrimSpace(p)
+			continue
+		}
+		if pkg != "" && !strings.HasSuffix(cur, "/"+pkg) {
+			continue
+		}
 		f := strings.Fields(line)
 		if len(f) < 4 {
 			continue
@@ -835,6 +850,23 @@ func goBenchSection(d *docWriter) error {
 			}
 			d.checks = append(d.checks, check{what, "< 50 ms", ms(ns / 1000), ns/1e6 < targetEvaluateMS})
 		}
+		for _, store := range []struct{ pkg, label string }{{"internal/bolt", "bbolt"}, {"internal/postgres", "PostgreSQL"}} {
+			for _, g := range []struct {
+				bench, what, target string
+				goalMS              float64
+			}{
+				{"BenchmarkHistoryWeek", "7-day view of one instance with 5 checks at 10 s, 840 points from hourly roll-ups", "< 50 ms", targetHistoryWeekMS},
+				{"BenchmarkHistoryRawHour", "one raw hour of that instance, 1,800 points", "< 20 ms", targetHistoryHourMS},
+			} {
+				ns := benchWorstIn(string(raw), store.pkg, g.bench, "ns/op")
+				what := "history (" + store.label + "): " + g.what + " (worst of 6 runs)"
+				if ns <= 0 {
+					d.failed = append(d.failed, what)
+					continue
+				}
+				d.checks = append(d.checks, check{what, g.target, ms(ns / 1000), ns/1e6 < g.goalMS})
+			}
+		}
 	}
 	d.p("## 6. Go micro-benchmarks\n\n")
 	d.p("`BenchmarkDecodeReport` (pkg/protocol): decode and validate a 5-check report of about 1.4 KB. " +
@@ -843,12 +875,16 @@ func goBenchSection(d *docWriter) error {
 		"`BenchmarkSummary` (hub/internal/registry): the dashboard summary over 10,000 instances in 100 services, `recompute` after a status change in one service and `cached` when nothing changed. " +
 		"`BenchmarkImpact` (hub/internal/graph): the impact of one unhealthy node (every service depending on it, transitively) on a graph of 10,000 nodes and 30,000 edges, `p99-ms` over its calls; `BenchmarkBuild`: building that graph. " +
 		"`BenchmarkEvaluate` (hub/internal/alert): one evaluation of 50 rules (the 6 built-ins and 44 user rules of every kind, half with regular expressions) against 10,000 instances in 1,000 services, with 10%% or all of them critical, in the steady state (every alert already held). " +
+		"`BenchmarkHistoryWeek`, `BenchmarkHistoryRawHour` and `BenchmarkHistoryUptimeWeek` (hub/internal/bolt and hub/internal/postgres, the fixture in hub/internal/storetest/historybench.go): " +
+		"the history API's queries of one instance with 5 checks sampled every 10 s for 7 days (60,480 samples, 302,400 check points, beside another service's instance of the same size): " +
+		"the 7-day view (hourly steps from the roll-ups, 840 points, and its transitions), the last hour from raw samples (10 s steps, 1,800 points) and the 7-day uptime from the roll-ups; each fails unless it answers exactly those points. " +
+		"The PostgreSQL ones run on the server `CENTRALHUB_TEST_DATABASE_URL` names (by default postgres://postgres@127.0.0.1:5432/test?sslmode=disable; the version is under Machine), in a schema of their own, `ANALYZE`d after filling as autovacuum would have. " +
 		"Each ran 6 times with `-benchmem`; benchstat summarises them")
 	if r.exists("go", "old.txt") {
 		d.p(" and compares them with the previous run on the same machine (`old`)")
 	}
 	d.p(".\n\n```\n%s```\n\nCommands:\n", strings.TrimLeft(string(b), "\n"))
-	d.cmd("go-bench-pkg", "go-bench-hub", "go-benchstat")
+	d.cmd("go-bench-pkg", "go-bench-hub", "go-bench-postgres", "go-benchstat")
 	d.p("\n")
 	return nil
 }

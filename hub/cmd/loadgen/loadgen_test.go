@@ -175,4 +175,23 @@ BenchmarkEvaluate/instances=10000/rules=50/critical=100%-2        	      10	  49
 			t.Errorf("%s %s: %v, want %v", tc.name, tc.unit, got, tc.want)
 		}
 	}
+
+	// The same benchmark in two packages, told apart by the "pkg:" lines.
+	out = `pkg: github.com/centralhub/centralhub/hub/internal/bolt
+BenchmarkHistoryWeek-2   	    2491	    513110 ns/op	  345696 B/op	     942 allocs/op
+BenchmarkHistoryWeek-2   	    2491	    613110 ns/op	  345696 B/op	     942 allocs/op
+PASS
+ok  	github.com/centralhub/centralhub/hub/internal/bolt	6.479s
+goos: linux
+pkg: github.com/centralhub/centralhub/hub/internal/postgres
+BenchmarkHistoryWeek-2   	     194	   6050166 ns/op	  319638 B/op	    8741 allocs/op
+`
+	for _, tc := range []struct {
+		pkg  string
+		want float64
+	}{{"internal/bolt", 613110}, {"internal/postgres", 6050166}, {"", 6050166}, {"bolt", 613110}, {"internal/graph", 0}} {
+		if got := benchWorstIn(out, tc.pkg, "BenchmarkHistoryWeek", "ns/op"); got != tc.want {
+			t.Errorf("BenchmarkHistoryWeek in %q: %v, want %v", tc.pkg, got, tc.want)
+		}
+	}
 }

@@ -138,13 +138,14 @@ func (c *cluster) apply(ctx context.Context) {
 }
 
 func (c *cluster) applyOnce(ctx context.Context, keys map[hub.InstanceKey]struct{}, resync, alerts bool) error {
+	asOf := time.Now() // before the read: what reported here after it may be missing from it
 	switch {
 	case resync:
 		ins, err := c.store.LoadInstances(ctx)
 		if err != nil {
 			return err
 		}
-		c.reg.Resync(ins)
+		c.reg.Resync(ins, asOf)
 	case len(keys) > 0:
 		list := make([]hub.InstanceKey, 0, len(keys))
 		for k := range keys {
@@ -161,7 +162,7 @@ func (c *cluster) applyOnce(ctx context.Context, keys map[hub.InstanceKey]struct
 		for k := range keys {
 			gone = append(gone, k)
 		}
-		c.reg.ApplyRemote(ins, gone)
+		c.reg.ApplyRemote(ins, gone, asOf)
 	}
 	if alerts && !c.leading.Load() {
 		return c.alerting.engine.Reload(ctx, false)

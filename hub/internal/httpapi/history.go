@@ -133,8 +133,8 @@ func (s *Server) serviceHistory(w http.ResponseWriter, r *http.Request) error {
 	}
 	checks, known := s.cfg.Registry.ServiceChecks(tenant, svc)
 	step := pickStep(until.Sub(since), checks, s.cfg.HistoryInterval)
-	// The store's range excludes its end; until is included.
-	q := hub.HistoryQuery{Tenant: tenant, Service: svc, Instance: inst, Since: since, Until: until.Add(time.Nanosecond), Step: step, Limit: maxTransitions}
+	// The store's range excludes its end; until is included (PostgreSQL keeps microseconds).
+	q := hub.HistoryQuery{Tenant: tenant, Service: svc, Instance: inst, Since: since, Until: until.Add(time.Microsecond), Step: step, Limit: maxTransitions}
 	h, err := s.cfg.History.QueryHistory(r.Context(), q)
 	if err != nil {
 		return s.historyUnavailable(r, err)

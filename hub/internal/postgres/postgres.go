@@ -190,9 +190,18 @@ func (s *Store) WriteInstances(ctx context.Context, w hub.Writes) error {
 			WHERE (i.boot, i.seq) <= (excluded.boot, excluded.seq)`,
 			in.Key.Tenant, in.Key.Service, in.Key.Instance, doc, in.Boot, int64(in.Seq), in.LastSeen)
 	}
-	for _, h := range w.Heartbeats {
-		b.Queue(`UPDATE instances SET seq = $5, last_seen = $6 WHERE tenant = $1 AND service = $2 AND instance = $3 AND boot = $4 AND seq < $5`,
-			h.Key.Tenant, h.Key.Service, h.Key.Instance, h.Boot, int64(h.Seq), h.LastSeen)
+	if n := len(w.Heartbeats); n > 0 {
+		// One statement for the whole batch: a heartbeat raises seq and last_seen of the
+		// stored instance of its boot, never lowers them.
+		ts, ss, is := make([]string, n), make([]string, n), make([]string, n)
+		boots, seqs, seen := make([]int64, n), make([]int64, n), make([]time.Time, n)
+		for i, h := range w.Heartbeats {
+			ts[i], ss[i], is[i], boots[i], seqs[i], seen[i] = h.Key.Tenant, h.Key.Service, h.Key.Instance, h.Boot, int64(h.Seq), h.LastSeen
+		}
+		b.Queue(`UPDATE instances AS i SET seq = v.seq, last_seen = v.last_seen
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::timestamptz[]) AS v(tenant, service, instance, boot, seq, last_seen)
+			WHERE i.tenant = v.tenant AND i.service = v.service AND i.instance = v.instance AND i.boot = v.boot AND i.seq < v.seq`,
+			ts, ss, is, boots, seqs, seen)
 	}
 	for _, k := range w.Deletes {
 		b.Queue(`DELETE FROM instances WHERE tenant = $1 AND service = $2 AND instance = $3`, k.Tenant, k.Service, k.Instance)

@@ -18,12 +18,12 @@ func (r *Registry) SetLeader(v bool) { r.follower.Store(!v) }
 // Leader reports whether this hub leads.
 func (r *Registry) Leader() bool { return !r.follower.Load() }
 
-// ApplyRemote takes instances another hub wrote, as the store holds them now, and removes
-// those of gone, which the store no longer holds. Nothing is written or recorded: the hub that
+// ApplyRemote takes instances another hub wrote, as the store held them at asOf, and removes
+// those of gone, which the store no longer held. Nothing is written or recorded: the hub that
 // made a change wrote it and its history. An instance this hub holds a newer report of (by
-// boot and seq) is left alone; so is one removed by another hub while this one holds a change
-// of it not yet written (which the write brings back).
-func (r *Registry) ApplyRemote(ins []hub.Instance, gone []hub.InstanceKey) {
+// boot and seq) is left alone; one removed in the store while this hub holds a change of it not
+// yet written, or heard from its agent after asOf, is kept and written again.
+func (r *Registry) ApplyRemote(ins []hub.Instance, gone []hub.InstanceKey, asOf time.Time) {
 	now := r.cfg.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -69,6 +69,12 @@ func (r *Registry) ApplyRemote(ins []hub.Instance, gone []hub.InstanceKey) {
 		if e == nil || e.unsynced {
 			continue
 		}
+		if e.heard.After(asOf) { // it reported here since: it lives, and the store shall say so
+			e.unsynced = true
+			e.ver++
+			r.changes[k] = struct{}{}
+			continue
+		}
 		delete(svc.instances, k.Instance)
 		r.count--
 		delete(r.dirty, k)
@@ -79,10 +85,10 @@ func (r *Registry) ApplyRemote(ins []hub.Instance, gone []hub.InstanceKey) {
 	}
 }
 
-// Resync makes the registry hold what the store holds, all: after notices may have been
-// missed. Instances this hub holds and the store does not are removed, unless a change of
-// theirs is waiting to be written.
-func (r *Registry) Resync(ins []hub.Instance) {
+// Resync makes the registry hold what the store held at asOf, all of it: after notices may
+// have been missed. Instances this hub holds and the store did not are removed, as
+// ApplyRemote's gone.
+func (r *Registry) Resync(ins []hub.Instance, asOf time.Time) {
 	stored := make(map[hub.InstanceKey]struct{}, len(ins))
 	for i := range ins {
 		stored[ins[i].Key] = struct{}{}
@@ -97,7 +103,7 @@ func (r *Registry) Resync(ins []hub.Instance) {
 		}
 	}
 	r.mu.RUnlock()
-	r.ApplyRemote(ins, gone)
+	r.ApplyRemote(ins, gone, asOf)
 }
 
 // ApplyRemoteSeen takes the heartbeats the store holds (written by any hub): an instance

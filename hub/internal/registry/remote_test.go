@@ -33,17 +33,17 @@ func TestApplyRemote(t *testing.T) {
 	h := newHarness(t, "", nil)
 	h.reg.SetLeader(false)
 	now := h.clock.Now()
-	h.reg.ApplyRemote([]hub.Instance{remoteInstance("orders", "o1", 1, 5, status.Critical, now)}, nil)
+	h.reg.ApplyRemote([]hub.Instance{remoteInstance("orders", "o1", 1, 5, status.Critical, now)}, nil, h.clock.Now())
 	if in, ok := held(h, "default/orders/o1"); !ok || in.Status() != status.Critical || in.Seq != 5 {
 		t.Fatalf("remote instance not held: %+v", in)
 	}
-	h.reg.ApplyRemote([]hub.Instance{remoteInstance("orders", "o1", 1, 4, status.Passing, now)}, nil)
+	h.reg.ApplyRemote([]hub.Instance{remoteInstance("orders", "o1", 1, 4, status.Passing, now)}, nil, h.clock.Now())
 	if in, _ := held(h, "default/orders/o1"); in.Seq != 5 {
 		t.Fatalf("an older remote state replaced a newer one: seq %d", in.Seq)
 	}
 	stale := remoteInstance("orders", "o1", 1, 5, status.Critical, now)
 	stale.Stale = true
-	h.reg.ApplyRemote([]hub.Instance{stale}, nil)
+	h.reg.ApplyRemote([]hub.Instance{stale}, nil, h.clock.Now())
 	if in, _ := held(h, "default/orders/o1"); !in.Stale {
 		t.Fatal("the leader's stale mark of the same report was not taken")
 	}
@@ -59,13 +59,13 @@ func TestApplyRemote(t *testing.T) {
 	// A local report newer than the remote state, then its removal by the leader while the
 	// local change is durable: removed.
 	h.apply(report("orders", "o1", 1, 6, status.Passing))
-	h.reg.ApplyRemote(nil, []hub.InstanceKey{{Tenant: "default", Service: "orders", Instance: "o1"}})
+	h.reg.ApplyRemote(nil, []hub.InstanceKey{{Tenant: "default", Service: "orders", Instance: "o1"}}, h.clock.Now())
 	if _, ok := held(h, "default/orders/o1"); ok {
 		t.Fatal("an instance the store no longer holds is still held")
 	}
 	// Resync drops what the store does not hold.
-	h.reg.ApplyRemote([]hub.Instance{remoteInstance("billing", "b1", 1, 1, status.Passing, now)}, nil)
-	h.reg.Resync([]hub.Instance{remoteInstance("orders", "o2", 1, 1, status.Passing, now)})
+	h.reg.ApplyRemote([]hub.Instance{remoteInstance("billing", "b1", 1, 1, status.Passing, now)}, nil, h.clock.Now())
+	h.reg.Resync([]hub.Instance{remoteInstance("orders", "o2", 1, 1, status.Passing, now)}, h.clock.Now())
 	if _, ok := held(h, "default/billing/b1"); ok {
 		t.Fatal("resync kept an instance the store does not hold")
 	}
