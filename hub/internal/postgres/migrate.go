@@ -95,9 +95,18 @@ func (s *Store) Status(ctx context.Context) (SchemaStatus, error) {
 // transaction-scoped advisory lock, per schema, serialises them, and each sees what the one
 // before applied. A schema newer than this hub knows is left alone and refused.
 func (s *Store) Migrate(ctx context.Context) ([]string, error) {
+	return s.migrateTo(ctx, 0)
+}
+
+// migrateTo is Migrate up to version target (0: the newest); tests use it to build an older
+// schema to upgrade.
+func (s *Store) migrateTo(ctx context.Context, target int) ([]string, error) {
 	ms, err := migrations()
 	if err != nil {
 		return nil, err
+	}
+	if target > 0 && target < len(ms) {
+		ms = ms[:target]
 	}
 	var applied []string
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
