@@ -5,7 +5,14 @@
 #            queries of a week of samples on bbolt and on the PostgreSQL server
 #            CENTRALHUB_TEST_DATABASE_URL names (a run without one leaves those out, said so)
 #   ingest   hub vs a bare handler under wrk (scripts/bench/ingest.lua), counted once durable,
-#            with the store file checked afterwards by `loadgen verify`
+#            with the store file checked afterwards by `loadgen verify`; then the same load (same
+#            fleet, boot and wrk settings) against a hub on PostgreSQL (--database-url) in a
+#            database of its own, created on the server CENTRALHUB_TEST_DATABASE_URL names and
+#            dropped at the end, on failure too (without a server that part is left out, said so),
+#            checked by `loadgen verify --database-url`. verify counts on both stores, through
+#            their own methods, what the run made durable between the start of wrk and the drain:
+#            reports, and history rows (instance samples × (checks + 1), transitions); the
+#            document gives reports/s and rows/s for each and PostgreSQL ÷ embedded (goal ≥ 80%)
 #   latency  ingest latency of the hub and the bare handler at the same fixed rate (open loop)
 #   summary  GET /api/v1/dashboard/summary latency with hey, under 5,000 reports/s of ingest
 #   agent    bin/agent RSS and CPU under GNU time with 10 checks at 10 s, then the same agent with
@@ -30,8 +37,11 @@
 #   BENCH_GOSSIP_BANDWIDTH=60 BENCH_GOSSIP_WARMUP=15          the bandwidth window and the wait
 #   BENCH_GOSSIP_BANDWIDTH_AGENTS=50                          before it (seconds), and its members
 #   CENTRALHUB_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable
-#                                the PostgreSQL server of the history benchmarks (the default when
-#                                unset); each benchmark makes a schema of its own and drops it
+#                                the PostgreSQL server of the history benchmarks and of the ingest
+#                                run on PostgreSQL (the default when unset); each benchmark makes a
+#                                schema of its own, the ingest run a database, and drops it. A
+#                                password in it goes to the commands as PGPASSWORD, never on their
+#                                command lines, so commands.txt and the document show none
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -84,7 +94,13 @@ cleanup() {
   for pid in "${PIDS[@]}"; do
     wait "$pid" 2>/dev/null || true
   done
+  # The benchmark database, once nothing of ours uses it (FORCE ends any session left).
+  if [[ -n $BENCH_DB ]]; then
+    PGCONNECT_TIMEOUT=5 psql "$BENCH_DB_ADMIN_URL" -Xqc "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" >/dev/null 2>&1 ||
+      printf 'bench: could not drop the database %s; drop it by hand\n' "$BENCH_DB" >&2
+  fi
 }
+BENCH_DB= # the ingest run's PostgreSQL database while it exists (bench_db_create)
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -171,6 +187,37 @@ start_hub() {
   HUB_URL=$(wait_for "$RUN/$name/hub.out" 'http://127\.0\.0\.1:[0-9]+' "$HUB_PID")
   run "$name-hub-tokens" "$LOADGEN" tokens --data-dir "$HUB_DIR" --out-dir "$RUN/$name/tokens" \
     --instances "$INSTANCES" --per-service "$PER_SERVICE" >&2
+}
+
+# BENCH_DB, BENCH_DB_URL: bench_db_create NAME creates the database centralhub_bench_<time> on
+# the server CENTRALHUB_TEST_DATABASE_URL names (a postgres:// URL), from that URL's database,
+# and sets BENCH_DB_URL to the new database's URL; cleanup drops it on any exit. A password in
+# the URL is exported as PGPASSWORD (psql and pgx read it) and left out of every URL used here,
+# so that no recorded command holds it. Returns non-zero, and creates nothing, without a server.
+bench_db_create() {
+  local name=$1 url=$CENTRALHUB_TEST_DATABASE_URL server
+  local re='^(postgres(ql)?://)(([^:@/]*)(:([^@/]*))?@)?([^/?]*)(/[^?]*)?(\?.*)?$'
+  if [[ ! $url =~ $re ]]; then
+    log "CENTRALHUB_TEST_DATABASE_URL is not a postgres:// URL"
+    return 1
+  fi
+  server=${BASH_REMATCH[1]}${BASH_REMATCH[4]:+${BASH_REMATCH[4]}@}${BASH_REMATCH[7]}
+  if [[ -n ${BASH_REMATCH[6]} ]]; then
+    PGPASSWORD=$(printf '%b' "${BASH_REMATCH[6]//%/\\x}") # percent-decoded
+    export PGPASSWORD
+  fi
+  BENCH_DB_ADMIN_URL=$server${BASH_REMATCH[8]}${BASH_REMATCH[9]}
+  local db
+  db=centralhub_bench_$(date -u +%Y%m%d_%H%M%S)
+  BENCH_DB_URL=$server/$db${BASH_REMATCH[9]}
+  BENCH_DB=$db
+  run "$name-createdb" env PGCONNECT_TIMEOUT=5 psql "$BENCH_DB_ADMIN_URL" -Xqc "CREATE DATABASE $db" >&2 || { BENCH_DB=; return 1; }
+}
+
+# bench_db_drop NAME drops the database bench_db_create made.
+bench_db_drop() {
+  run "$1-dropdb" env PGCONNECT_TIMEOUT=5 psql "$BENCH_DB_ADMIN_URL" -Xqc "DROP DATABASE $BENCH_DB WITH (FORCE)" >&2
+  BENCH_DB=
 }
 
 # peak_rss PID NAME prints "NAME <peak resident set in kB>" from /proc (VmHWM).
@@ -262,7 +309,9 @@ bench_ingest() {
   run ingest-hub-drain "$LOADGEN" drain --url "$HUB_URL" --admin-token "$dir/tokens/admin.token" \
     --tokens "$dir/tokens/agent-tokens.txt" --out "$dir/drain.json" >&2
   drained=$(grep -o '"drained_at_unix_nano": [0-9]*' "$dir/drain.json" | grep -o '[0-9]*$')
-  peak_rss "$HUB_PID" hub >>"$dir/memory.txt"
+  peak_rss "$HUB_PID" hub-embedded >>"$dir/memory.txt"
+  # The hub's metrics once drained, for reading where the time went (not in the document).
+  curl_get "$HUB_URL/metrics" "$dir/tokens/admin.token" >"$dir/metrics-embedded.txt" || log "ingest: could not read the hub's /metrics"
 
   # The store as it was once drained (a copy, while the hub still runs and writes nothing),
   # then as the hub leaves it after SIGTERM.
@@ -272,6 +321,33 @@ bench_ingest() {
   stop_hub
   run ingest-verify-final "$LOADGEN" verify --db "$HUB_DIR/centralhub.db" "${vflags[@]}" "${FLEET[@]}" --out "$dir/verify-final.json" >&2
   rm -f "$dir/drained.db"
+
+  # The same measured load against a hub on PostgreSQL, in a database of its own; verify reads
+  # it once drained (the hub still running) and after SIGTERM, as the file above.
+  if ! bench_db_create ingest-postgres; then
+    log "ingest: could not create a database on the server CENTRALHUB_TEST_DATABASE_URL names; the PostgreSQL run is left out"
+    return 0
+  fi
+  log "ingest: hub on PostgreSQL"
+  local pdir=$RUN/ingest-postgres
+  start_hub ingest-postgres --database-url "$BENCH_DB_URL"
+  run ingest-postgres-register "$LOADGEN" register --url "$HUB_URL" --tokens "$pdir/tokens/agent-tokens.txt" "${FLEET[@]}" >&2
+  start=$(date +%s%N)
+  echo "$start" >"$dir/postgres.start_ns"
+  wrk_ingest ingest-postgres-wrk "$HUB_URL" "$pdir/tokens/agent-tokens.txt" "$boot" "$dir/postgres.wrk.json"
+  run ingest-postgres-drain "$LOADGEN" drain --url "$HUB_URL" --admin-token "$pdir/tokens/admin.token" \
+    --tokens "$pdir/tokens/agent-tokens.txt" --out "$dir/drain-postgres.json" >&2
+  drained=$(grep -o '"drained_at_unix_nano": [0-9]*' "$dir/drain-postgres.json" | grep -o '[0-9]*$')
+  peak_rss "$HUB_PID" hub-postgres >>"$dir/memory.txt"
+  # The hub's metrics once drained, for reading where the time went (not in the document).
+  curl_get "$HUB_URL/metrics" "$pdir/tokens/admin.token" >"$dir/metrics-postgres.txt" || log "ingest: could not read the hub's /metrics"
+  vflags=(--wrk "$dir/postgres.wrk.json" --start-seq "$START_SEQ" --connections "$CONNS" --since "$start" --until "$drained")
+  run ingest-postgres-verify-drained "$LOADGEN" verify --database-url "$BENCH_DB_URL" "${vflags[@]}" "${FLEET[@]}" \
+    --out "$dir/verify-postgres-drained.json" >&2
+  stop_hub
+  run ingest-postgres-verify-final "$LOADGEN" verify --database-url "$BENCH_DB_URL" "${vflags[@]}" "${FLEET[@]}" \
+    --out "$dir/verify-postgres-final.json" >&2
+  bench_db_drop ingest-postgres
 }
 
 # bench_latency sends the same reports to the bare handler and to the hub at one fixed rate
@@ -431,7 +507,8 @@ done
 [[ -x bin/hub ]] || die "bin/hub is missing: run make build"
 want agent && { [[ -x bin/agent ]] || die "bin/agent is missing: run make build (or BENCH_ONLY without agent)"; }
 want gossip && { [[ -x bin/agent ]] || die "bin/agent is missing: run make build (or BENCH_ONLY without gossip)"; }
-want agent && need curl curl
+{ want agent || want ingest; } && need curl curl
+want ingest && need psql postgresql-client
 
 log "building loadgen"
 "$GO" build -o "$LOADGEN" ./hub/cmd/loadgen

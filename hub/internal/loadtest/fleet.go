@@ -88,6 +88,10 @@ func (f Fleet) Index(k hub.InstanceKey) (int, bool) {
 	return j, true
 }
 
+// Checks is how many checks every report of the fleet carries (web, db, cache, queue,
+// upstream; scripts/bench/ingest.lua's too), so each history sample of an instance holds as many.
+const Checks = 5
+
 // UpstreamCheck is the index, in every report's checks, of the check whose status flips.
 const UpstreamCheck = 4
 

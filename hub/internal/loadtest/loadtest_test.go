@@ -36,6 +36,9 @@ func TestReportsAreValid(t *testing.T) {
 			if flipped {
 				want = status.Warning
 			}
+			if len(rep.Checks) != loadtest.Checks {
+				t.Fatalf("instance %d: %d checks, want %d", j, len(rep.Checks), loadtest.Checks)
+			}
 			if got := rep.Checks[loadtest.UpstreamCheck].Status; got != want {
 				t.Fatalf("instance %d flipped=%v: upstream is %s", j, flipped, got)
 			}
