@@ -48,6 +48,7 @@ const (
 	ReasonReachable    = "reachable"
 	ReasonDeregistered = "deregistered"
 	ReasonLeft         = "left"
+	ReasonReporting    = "reporting" // a stale instance heard again
 )
 
 // HistoryQuery selects the history of one service (or one of its instances) over a time range.

@@ -5,6 +5,7 @@ package hub
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/centralhub/centralhub/pkg/protocol"
@@ -103,6 +104,26 @@ type Writes struct {
 // Empty reports whether w writes nothing.
 func (w *Writes) Empty() bool {
 	return len(w.Puts)+len(w.Heartbeats)+len(w.Deletes)+len(w.Transitions)+len(w.Samples) == 0
+}
+
+// RefusedPutsError is WriteInstances' answer when the write committed except the puts of Keys,
+// which a store shared by several hubs refused because it holds a newer report of them (by boot
+// and seq) that another hub wrote: a put never goes back.
+type RefusedPutsError struct {
+	Keys []InstanceKey
+}
+
+// Error implements error.
+func (e *RefusedPutsError) Error() string {
+	return fmt.Sprintf("%d instance writes refused: the store holds newer reports", len(e.Keys))
+}
+
+// InstanceReader is what a store shared by several hubs offers besides Store: instances read
+// back by key, after another hub changed them.
+type InstanceReader interface {
+	// LoadInstancesOf returns the stored instances of keys (each with its newest heartbeat);
+	// a key the store does not hold is left out.
+	LoadInstancesOf(ctx context.Context, keys []InstanceKey) ([]Instance, error)
 }
 
 // Store makes instances, alerts, silences, the audit log and history durable. Implementations are safe for concurrent use; each method is

@@ -237,6 +237,9 @@ func (e *Engine) load(ctx context.Context) error {
 func (e *Engine) Reload(ctx context.Context, lead bool) error {
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
+	if !lead && e.leading.Load() {
+		return nil // it leads now: what it holds is the truth, and its outbox is owed
+	}
 	alerts, silences, err := e.store.LoadAlerts(ctx)
 	if err != nil {
 		return fmt.Errorf("reload alerts: %w", err)

@@ -170,15 +170,20 @@ func (c *cluster) applyOnce(ctx context.Context, keys map[hub.InstanceKey]struct
 	return nil
 }
 
-// hearInterval is how often the heartbeats other hubs wrote are read.
-const hearInterval = time.Second
+// hearInterval is how often the heartbeats other hubs wrote are read; hearMargin is how long
+// past its report interval an instance may go unheard here before they are (an agent's report
+// reaches the store within the reporting hub's one-second batch); hearLimit bounds one read.
+const (
+	hearInterval = time.Second
+	hearMargin   = 2 * time.Second
+	hearLimit    = 5000
+)
 
-// hear reads every second the heartbeats written since the last read (with a margin for the
-// hubs' clocks and commit delays), so every hub knows when each agent was last heard, whichever
-// hub it reports to.
+// hear reads every second, from the store, the heartbeats of the instances this hub has not
+// heard for a while — those reporting to other hubs — so every hub knows when each agent was
+// last heard, whichever hub it reports to, and the leader never takes it for silent. A stale
+// instance heard again is read back whole, as the leader's sweep is about to end its staleness.
 func (c *cluster) hear(ctx context.Context) {
-	const margin = 3 * time.Second
-	since := time.Now().Add(-time.Minute)
 	tick := time.NewTicker(hearInterval)
 	defer tick.Stop()
 	for {
@@ -187,19 +192,20 @@ func (c *cluster) hear(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		beats, err := c.store.SeenSince(ctx, since.Add(-margin))
+		quiet := c.reg.Quiet(hearMargin, hearLimit)
+		if len(quiet) == 0 {
+			continue
+		}
+		beats, err := c.store.HeartbeatsOf(ctx, quiet)
 		if err != nil {
 			if ctx.Err() == nil {
 				c.log.Debug("reading heartbeats failed", "err", err)
 			}
 			continue
 		}
-		for _, h := range beats {
-			if h.LastSeen.After(since) {
-				since = h.LastSeen
-			}
+		if again := c.reg.ApplyRemoteSeen(beats); len(again) > 0 {
+			c.notice(postgres.Notice{Instances: again}) // read back like another hub's change
 		}
-		c.reg.ApplyRemoteSeen(beats)
 	}
 }
 
@@ -211,12 +217,14 @@ type leadership struct {
 
 func (l *leadership) set(ctx context.Context, c *cluster, lead bool) {
 	if lead {
-		c.reg.SetLeader(true)
+		// Leading first, so a follower's reload racing with this one is a no-op; the engine
+		// judges nothing until Run below.
+		c.leading.Store(true)
+		c.alerting.engine.SetLeading(true)
 		if err := c.alerting.engine.Reload(ctx, true); err != nil {
 			c.log.Warn("loading alerts on taking the lead failed; the engine goes on with what it held", "err", err)
 		}
-		c.alerting.engine.SetLeading(true)
-		c.leading.Store(true)
+		c.reg.SetLeader(true)
 		ectx, stop := context.WithCancel(context.WithoutCancel(ctx))
 		l.stop, l.done = stop, make(chan struct{})
 		go func() { defer close(l.done); _ = c.alerting.engine.Run(ectx) }()
@@ -236,6 +244,7 @@ func (l *leadership) set(ctx context.Context, c *cluster, lead bool) {
 	if ctx.Err() == nil {
 		// The session died: another hub may lead already, so nothing more is judged, sent or
 		// written here.
+		c.reg.SetLeader(false)
 		c.alerting.engine.SetLeading(false)
 		c.log.Warn("this hub no longer leads")
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -136,9 +137,15 @@ func (s *Server) serviceHistory(w http.ResponseWriter, r *http.Request) error {
 	// The store's range excludes its end; until is included (PostgreSQL keeps microseconds).
 	q := hub.HistoryQuery{Tenant: tenant, Service: svc, Instance: inst, Since: since, Until: until.Add(time.Microsecond), Step: step, Limit: maxTransitions}
 	h, err := s.cfg.History.QueryHistory(r.Context(), q)
+	// The checks now registered may be fewer than those the range saw: coarser until it fits.
+	for i := slices.Index(steps, q.Step); err == nil && len(h.Latency) > maxPoints && i >= 0 && i+1 < len(steps); i++ {
+		q.Step = steps[i+1]
+		h, err = s.cfg.History.QueryHistory(r.Context(), q)
+	}
 	if err != nil {
 		return s.historyUnavailable(r, err)
 	}
+	step = q.Step
 	if !known && len(h.Latency) == 0 && len(h.Transitions) == 0 {
 		return &Error{Status: http.StatusNotFound, Message: fmt.Sprintf("no service %q in tenant %q, and no history of one in that range", svc, tenant)}
 	}

@@ -3,11 +3,13 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/centralhub/centralhub/hub"
 	"github.com/centralhub/centralhub/pkg/auth"
 	"github.com/centralhub/centralhub/pkg/status"
 )
@@ -112,5 +114,35 @@ func TestServiceHistory(t *testing.T) {
 		if r.code != c.code || !strings.Contains(r.body, c.want) || !strings.HasPrefix(r.body, `{"error":`) {
 			t.Errorf("%s: %d %s, want %d mentioning %q", c.name, r.code, r.body, c.code, c.want)
 		}
+	}
+}
+
+// TestHistoryOfAGoneServiceStaysWithinThePointCap: a service no longer registered (its checks
+// unknown to the registry) still gets at most 2,000 points, in a coarser step.
+func TestHistoryOfAGoneServiceStaysWithinThePointCap(t *testing.T) {
+	e := newEnv(t, false)
+	k := hub.InstanceKey{Tenant: "default", Service: "gone", Instance: "g1"}
+	var w hub.Writes
+	for i := range 360 {
+		smp := hub.Sample{Key: k, At: e.clock.Now().Add(-time.Hour + time.Duration(i)*10*time.Second), Status: status.Passing}
+		for c := range 10 {
+			smp.Checks = append(smp.Checks, hub.CheckSample{Name: fmt.Sprintf("c%d", c), Status: status.Passing, LatencyMS: 1})
+		}
+		w.Samples = append(w.Samples, smp)
+	}
+	if err := e.store.WriteInstances(context.Background(), w); err != nil {
+		t.Fatal(err)
+	}
+	r := e.do("GET", "/api/v1/dashboard/services/gone/history", e.token(auth.Viewer, "default", ""), nil)
+	var h historyBody
+	if err := json.Unmarshal([]byte(r.body), &h); err != nil || r.code != 200 {
+		t.Fatalf("history of a gone service: %d %s", r.code, r.body)
+	}
+	points := 0
+	for _, s := range h.Latency {
+		points += len(s.Points)
+	}
+	if h.Step != "30s" || len(h.Latency) != 10 || points > 2000 || points < 1000 {
+		t.Fatalf("step %s, %d series, %d points: want 30s, 10 series, at most 2,000 points", h.Step, len(h.Latency), points)
 	}
 }

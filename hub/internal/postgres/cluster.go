@@ -111,10 +111,15 @@ func (s *Store) LoadInstancesOf(ctx context.Context, keys []hub.InstanceKey) ([]
 	return scanInstances(rows)
 }
 
-// SeenSince returns the heartbeat of every instance whose last_seen is after since: what the
-// hubs have heard, whichever hub heard it.
-func (s *Store) SeenSince(ctx context.Context, since time.Time) ([]hub.Heartbeat, error) {
-	rows, err := s.pool.Query(ctx, `SELECT tenant, service, instance, boot, seq, last_seen FROM instances WHERE last_seen > $1`, since)
+// HeartbeatsOf returns the stored heartbeat (boot, seq, last_seen) of each of keys the store
+// holds: what the hubs have heard of them, whichever hub heard it.
+func (s *Store) HeartbeatsOf(ctx context.Context, keys []hub.InstanceKey) ([]hub.Heartbeat, error) {
+	ts, ss, is := make([]string, len(keys)), make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		ts[i], ss[i], is[i] = k.Tenant, k.Service, k.Instance
+	}
+	rows, err := s.pool.Query(ctx, `SELECT i.tenant, i.service, i.instance, i.boot, i.seq, i.last_seen FROM instances i
+		JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(t, s, n) ON i.tenant = k.t AND i.service = k.s AND i.instance = k.n`, ts, ss, is)
 	if err != nil {
 		return nil, fmt.Errorf("read heartbeats: %w", err)
 	}

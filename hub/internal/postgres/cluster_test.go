@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -115,22 +116,43 @@ func TestNoticesReachTheOtherHubs(t *testing.T) {
 func TestPutNeverGoesBack(t *testing.T) {
 	s := openAs(t, pgtest.Schema(t), "")
 	k := hub.InstanceKey{Tenant: "default", Service: "orders", Instance: "o1"}
-	put := func(seq uint64, stale bool) {
+	other := hub.InstanceKey{Tenant: "default", Service: "orders", Instance: "o2"}
+	otherSeq := uint64(0)
+	put := func(seq uint64, stale bool) error {
 		in := hub.Instance{Key: k, Boot: 7, Seq: seq, Stale: stale, LastSeen: time.Now()}
-		if err := s.WriteInstances(context.Background(), hub.Writes{Puts: []hub.Instance{in}}); err != nil {
-			t.Fatal(err)
+		otherSeq++
+		return s.WriteInstances(context.Background(), hub.Writes{
+			Puts:        []hub.Instance{in, {Key: other, Boot: 1, Seq: otherSeq, LastSeen: time.Now()}},
+			Transitions: []hub.Transition{{Key: k, At: time.Now(), From: status.Passing, To: status.Critical, Output: hub.ReasonStale}},
+		})
+	}
+	if err := put(5, false); err != nil {
+		t.Fatal(err)
+	}
+	// The leader's stale mark from an older copy: refused, said so, and its transition
+	// not recorded; the rest of the write is taken.
+	var refused *hub.RefusedPutsError
+	if err := put(4, true); !errors.As(err, &refused) || len(refused.Keys) != 1 || refused.Keys[0] != k {
+		t.Fatalf("older put: %v, want it refused for %s", err, k)
+	}
+	ins, _ := s.LoadInstances(context.Background())
+	for _, in := range ins {
+		if in.Key == k && (in.Seq != 5 || in.Stale) {
+			t.Fatalf("an older put overwrote a newer one: %+v", in)
 		}
 	}
-	put(5, false)
-	put(4, true) // the leader's stale mark from an older copy
-	ins, _ := s.LoadInstances(context.Background())
-	if len(ins) != 1 || ins[0].Seq != 5 || ins[0].Stale {
-		t.Fatalf("an older put overwrote a newer one: %+v", ins)
+	h, err := s.QueryHistory(context.Background(), hub.HistoryQuery{Tenant: "default", Service: "orders", Since: time.Now().Add(-time.Hour), Until: time.Now().Add(time.Hour), Step: time.Minute})
+	if err != nil || len(h.Transitions) != 1 {
+		t.Fatalf("transitions: %v %+v, want only the first write's", err, h.Transitions)
 	}
-	put(5, true) // the same report, judged stale: taken
+	if err := put(5, true); err != nil { // the same report, judged stale: taken
+		t.Fatal(err)
+	}
 	ins, _ = s.LoadInstances(context.Background())
-	if !ins[0].Stale {
-		t.Fatal("a put of the same report was refused")
+	for _, in := range ins {
+		if in.Key == k && !in.Stale {
+			t.Fatal("a put of the same report was refused")
+		}
 	}
 }
 

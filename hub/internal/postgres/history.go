@@ -3,20 +3,24 @@ package postgres
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/centralhub/centralhub/hub"
 	"github.com/centralhub/centralhub/pkg/status"
 )
 
-// History lives in three tables (migrations/002_history.sql): raw samples, one row per check
-// and one for the instance's own status, and transitions, both range-partitioned by UTC day;
-// and hourly roll-ups of the samples, which the writer keeps current in the same transaction.
+// History lives in three tables (migrations/002_history.sql): raw samples, one row per sample
+// with its checks as arrays, and transitions, both range-partitioned by UTC day; and hourly
+// roll-ups of the samples, which the writer keeps current in the same transaction.
 
 // day is the UTC day holding t, as its midnight.
 func day(t time.Time) time.Time {
@@ -43,7 +47,7 @@ func (s *Store) ensureDays(ctx context.Context, days []time.Time) error {
 		return nil
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('centralhub.partitions.' || current_schema()))`); err != nil {
+		if err := ddlLocks(ctx, tx); err != nil {
 			return err
 		}
 		for _, d := range missing {
@@ -66,6 +70,31 @@ func (s *Store) ensureDays(ctx context.Context, days []time.Time) error {
 	return nil
 }
 
+// ddlLocks prepares tx for partition DDL: hubs take turns (an advisory lock per schema), and
+// the DDL gives up after two seconds rather than queue every writer of history behind a long
+// reader of the parent table (it is tried again: by the next write, or the next maintenance).
+func ddlLocks(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('centralhub.partitions.' || current_schema()))`); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '2s'`)
+	return err
+}
+
+// forgetDays drops days from what this store believes exists (another hub's retention may have
+// dropped them), so the next ensureDays checks them again.
+func (s *Store) forgetDays(days []time.Time) {
+	for _, d := range days {
+		s.days.Delete(d)
+	}
+}
+
+// noPartition reports whether err is PostgreSQL's "no partition of relation … found for row".
+func noPartition(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23514" && strings.Contains(pgErr.Message, "no partition")
+}
+
 // historyDays are the days w's history touches.
 func historyDays(w *hub.Writes) []time.Time {
 	var days []time.Time
@@ -83,27 +112,34 @@ func historyDays(w *hub.Writes) []time.Time {
 	return days
 }
 
-// rollupKey is one row of history_hourly.
+// rollupKey is one row of history_hourly: an instance, an hour and the set of its checks.
 type rollupKey struct {
 	key   hub.InstanceKey
-	check string
 	hour  time.Time
+	names string // the check names joined by unitSep
 }
 
 type rollup struct {
+	names       []string
 	samples, up int64
-	sum, max    float64
+	sum, max    []float64
 }
 
+// unitSep joins check names in one text value of the roll-up statement (names never hold it).
+const unitSep = "\x1f"
+
 // writeHistory writes w's samples and transitions inside tx and adds the samples to their
-// hours' roll-ups.
-func writeHistory(ctx context.Context, tx pgx.Tx, w *hub.Writes) error {
-	if len(w.Transitions) > 0 {
-		rows := make([][]any, len(w.Transitions))
-		for i := range w.Transitions {
-			t := &w.Transitions[i]
-			rows[i] = []any{t.At, t.Key.Tenant, t.Key.Service, t.Key.Instance, t.Check, string(t.From), string(t.To), t.Output}
+// hours' roll-ups. The transitions of refused instances are left out: they record a change the
+// store did not take.
+func writeHistory(ctx context.Context, tx pgx.Tx, w *hub.Writes, refused []hub.InstanceKey) error {
+	rows := make([][]any, 0, len(w.Transitions))
+	for i := range w.Transitions {
+		t := &w.Transitions[i]
+		if !slices.Contains(refused, t.Key) {
+			rows = append(rows, []any{t.At, t.Key.Tenant, t.Key.Service, t.Key.Instance, t.Check, string(t.From), string(t.To), t.Output})
 		}
+	}
+	if len(rows) > 0 {
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"history_transitions"},
 			[]string{"at", "tenant", "service", "instance", "check_name", "from_status", "to_status", "output"}, pgx.CopyFromRows(rows)); err != nil {
 			return fmt.Errorf("write transitions: %w", err)
@@ -112,69 +148,90 @@ func writeHistory(ctx context.Context, tx pgx.Tx, w *hub.Writes) error {
 	if len(w.Samples) == 0 {
 		return nil
 	}
-	n := 0
-	for i := range w.Samples {
-		n += 1 + len(w.Samples[i].Checks)
-	}
-	rows := make([][]any, 0, n)
 	sums := make(map[rollupKey]*rollup)
-	add := func(k rollupKey, st status.Check, ms float64) {
-		r := sums[k]
-		if r == nil {
-			r = &rollup{max: ms}
-			sums[k] = r
-		}
-		r.samples++
-		if st.Up() {
-			r.up++
-		}
-		r.sum += ms
-		r.max = max(r.max, ms)
-	}
-	for i := range w.Samples {
-		smp := &w.Samples[i]
-		hour := smp.At.UTC().Truncate(time.Hour)
-		rows = append(rows, []any{smp.At, smp.Key.Tenant, smp.Key.Service, smp.Key.Instance, "", int16(smp.Status.Code()), float32(0)})
-		add(rollupKey{smp.Key, "", hour}, smp.Status, 0)
-		for _, c := range smp.Checks {
-			rows = append(rows, []any{smp.At, smp.Key.Tenant, smp.Key.Service, smp.Key.Instance, c.Name, int16(c.Status.Code()), float32(c.LatencyMS)})
-			add(rollupKey{smp.Key, c.Name, hour}, c.Status, c.LatencyMS)
-		}
-	}
+	row := make([]any, 8)
+	i := 0
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"history_samples"},
-		[]string{"at", "tenant", "service", "instance", "check_name", "status", "latency_ms"}, pgx.CopyFromRows(rows)); err != nil {
+		[]string{"at", "tenant", "service", "instance", "status", "checks", "statuses", "latencies"},
+		pgx.CopyFromFunc(func() ([]any, error) {
+			if i == len(w.Samples) {
+				return nil, nil
+			}
+			smp := &w.Samples[i]
+			i++
+			names, sts, lats := make([]string, len(smp.Checks)), make([]int16, len(smp.Checks)), make([]float32, len(smp.Checks))
+			for j, c := range smp.Checks {
+				names[j], sts[j], lats[j] = c.Name, int16(c.Status.Code()), float32(c.LatencyMS)
+			}
+			row[0], row[1], row[2], row[3] = smp.At, smp.Key.Tenant, smp.Key.Service, smp.Key.Instance
+			row[4], row[5], row[6], row[7] = int16(smp.Status.Code()), names, sts, lats
+			k := rollupKey{smp.Key, smp.At.UTC().Truncate(time.Hour), strings.Join(names, unitSep)}
+			r := sums[k]
+			if r == nil {
+				r = &rollup{names: names, sum: make([]float64, len(names)), max: make([]float64, len(names))}
+				for j := range r.max {
+					r.max[j] = math.Inf(-1)
+				}
+				sums[k] = r
+			}
+			r.samples++
+			if smp.Status.Up() {
+				r.up++
+			}
+			for j, c := range smp.Checks {
+				r.sum[j] += c.LatencyMS
+				r.max[j] = max(r.max[j], c.LatencyMS)
+			}
+			return row, nil
+		})); err != nil {
 		return fmt.Errorf("write samples: %w", err)
 	}
 	// One statement for every roll-up row, in key order, so hubs updating the same rows
-	// concurrently lock them in the same order.
+	// concurrently lock them in the same order. The arrays travel as text (a text[] per row
+	// cannot be a column of unnest) and are split again by the server.
 	keys := make([]rollupKey, 0, len(sums))
 	for k := range sums {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b rollupKey) int {
 		return cmp.Or(cmp.Compare(a.key.Tenant, b.key.Tenant), cmp.Compare(a.key.Service, b.key.Service),
-			cmp.Compare(a.key.Instance, b.key.Instance), cmp.Compare(a.check, b.check), a.hour.Compare(b.hour))
+			cmp.Compare(a.key.Instance, b.key.Instance), a.hour.Compare(b.hour), cmp.Compare(a.names, b.names))
 	})
-	var (
-		tenants, services, instances, checks = make([]string, len(keys)), make([]string, len(keys)), make([]string, len(keys)), make([]string, len(keys))
-		hours                                = make([]time.Time, len(keys))
-		samples, ups                         = make([]int64, len(keys)), make([]int64, len(keys))
-		lsum, lmax                           = make([]float64, len(keys)), make([]float64, len(keys))
-	)
+	n := len(keys)
+	tenants, services, instances, names := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	hours, samples, ups := make([]time.Time, n), make([]int64, n), make([]int64, n)
+	lsum, lmax := make([]string, n), make([]string, n)
 	for i, k := range keys {
 		r := sums[k]
-		tenants[i], services[i], instances[i], checks[i], hours[i] = k.key.Tenant, k.key.Service, k.key.Instance, k.check, k.hour
-		samples[i], ups[i], lsum[i], lmax[i] = r.samples, r.up, r.sum, r.max
+		tenants[i], services[i], instances[i], hours[i], names[i] = k.key.Tenant, k.key.Service, k.key.Instance, k.hour, k.names
+		samples[i], ups[i], lsum[i], lmax[i] = r.samples, r.up, floats(r.sum), floats(r.max)
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO history_hourly AS h (tenant, service, instance, check_name, hour, samples, up, latency_sum, latency_max)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bigint[], $7::bigint[], $8::float8[], $9::float8[])
-		ON CONFLICT (tenant, service, instance, check_name, hour) DO UPDATE SET samples = h.samples + excluded.samples, up = h.up + excluded.up,
-			latency_sum = h.latency_sum + excluded.latency_sum, latency_max = greatest(h.latency_max, excluded.latency_max)`,
-		tenants, services, instances, checks, hours, samples, ups, lsum, lmax)
+	_, err := tx.Exec(ctx, `INSERT INTO history_hourly AS h (tenant, service, instance, hour, checks, samples, up, latency_sum, latency_max)
+		SELECT t, s, i, hr, string_to_array(c, E'\x1f'), n, u, string_to_array(ls, ',')::float8[], string_to_array(lm, ',')::float8[]
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::bigint[], $7::bigint[], $8::text[], $9::text[]) AS v(t, s, i, hr, c, n, u, ls, lm)
+		ON CONFLICT (tenant, service, instance, hour, checks) DO UPDATE SET samples = h.samples + excluded.samples, up = h.up + excluded.up,
+			latency_sum = ARRAY(SELECT a + b FROM unnest(h.latency_sum, excluded.latency_sum) WITH ORDINALITY AS z(a, b, o) ORDER BY o),
+			latency_max = ARRAY(SELECT greatest(a, b) FROM unnest(h.latency_max, excluded.latency_max) WITH ORDINALITY AS z(a, b, o) ORDER BY o)`,
+		tenants, services, instances, hours, names, samples, ups, lsum, lmax)
 	if err != nil {
 		return fmt.Errorf("write hourly roll-ups: %w", err)
 	}
 	return nil
+}
+
+// floats renders vs as the roll-up statement takes them: comma-separated, exact.
+func floats(vs []float64) string {
+	b := make([]byte, 0, 8*len(vs))
+	for i, v := range vs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			v = 0
+		}
+		b = strconv.AppendFloat(b, v, 'g', -1, 64)
+	}
+	return string(b)
 }
 
 // where is the filter of q on a history table: its tenant, service and, when q names one, its
@@ -200,12 +257,14 @@ func (s *Store) QueryHistory(ctx context.Context, q hub.HistoryQuery) (hub.Histo
 	}
 	var sql string
 	if q.Hourly() {
-		sql = `SELECT check_name, date_bin(make_interval(secs => ` + arg(q.Step.Seconds()) + `), hour, timestamptz 'epoch'), sum(latency_sum) / sum(samples), max(latency_max), sum(samples)
-			FROM history_hourly WHERE ` + cond + ` AND check_name <> '' AND hour >= ` + arg(q.Since.UTC().Truncate(time.Hour)) + ` AND hour < ` + arg(q.Until) + `
+		sql = `SELECT c.name, date_bin(make_interval(secs => ` + arg(q.Step.Seconds()) + `), h.hour, timestamptz 'epoch'), sum(c.lsum) / sum(h.samples), max(c.lmax), sum(h.samples)
+			FROM history_hourly h CROSS JOIN LATERAL unnest(h.checks, h.latency_sum, h.latency_max) AS c(name, lsum, lmax)
+			WHERE ` + cond + ` AND h.hour >= ` + arg(q.Since.UTC().Truncate(time.Hour)) + ` AND h.hour < ` + arg(q.Until) + `
 			GROUP BY 1, 2 ORDER BY 1, 2`
 	} else {
-		sql = `SELECT check_name, date_bin(make_interval(secs => ` + arg(q.Step.Seconds()) + `), at, timestamptz 'epoch'), avg(latency_ms), max(latency_ms), count(*)
-			FROM history_samples WHERE ` + cond + ` AND check_name <> '' AND at >= ` + arg(q.Since) + ` AND at < ` + arg(q.Until) + `
+		sql = `SELECT c.name, date_bin(make_interval(secs => ` + arg(q.Step.Seconds()) + `), s.at, timestamptz 'epoch'), avg(c.lat), max(c.lat)::float8, count(*)
+			FROM history_samples s CROSS JOIN LATERAL unnest(s.checks, s.latencies) AS c(name, lat)
+			WHERE ` + cond + ` AND s.at >= ` + arg(q.Since) + ` AND s.at < ` + arg(q.Until) + `
 			GROUP BY 1, 2 ORDER BY 1, 2`
 	}
 	rows, err := s.pool.Query(ctx, sql, args...)
@@ -255,11 +314,11 @@ func (s *Store) Availability(ctx context.Context, q hub.HistoryQuery, hourly boo
 	if hourly {
 		args = append(args, q.Since.UTC().Truncate(time.Hour), q.Until)
 		sql = fmt.Sprintf(`SELECT coalesce(sum(samples), 0), coalesce(sum(up), 0) FROM history_hourly
-			WHERE %s AND check_name = '' AND hour >= $%d AND hour < $%d`, cond, len(args)-1, len(args))
+			WHERE %s AND hour >= $%d AND hour < $%d`, cond, len(args)-1, len(args))
 	} else {
 		args = append(args, q.Since, q.Until)
 		sql = fmt.Sprintf(`SELECT count(*), count(*) FILTER (WHERE status <= 1) FROM history_samples
-			WHERE %s AND check_name = '' AND at >= $%d AND at < $%d`, cond, len(args)-1, len(args))
+			WHERE %s AND at >= $%d AND at < $%d`, cond, len(args)-1, len(args))
 	}
 	var a hub.Availability
 	if err := s.pool.QueryRow(ctx, sql, args...).Scan(&a.Samples, &a.Up); err != nil {
@@ -300,7 +359,7 @@ func (s *Store) MaintainHistory(ctx context.Context, now time.Time, retention ti
 		}
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('centralhub.partitions.' || current_schema()))`); err != nil {
+		if err := ddlLocks(ctx, tx); err != nil {
 			return err
 		}
 		for _, name := range drop {

@@ -5,6 +5,8 @@ package postgres
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -99,8 +101,18 @@ func Connect(ctx context.Context, url string, opts Options) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Store{pool: pool, hubID: opts.HubID, schema: schema, channel: "centralhub." + schema, where: Describe(url),
+	return &Store{pool: pool, hubID: opts.HubID, schema: schema, channel: channelOf(schema), where: Describe(url),
 		log: log.With("component", "postgres")}, nil
+}
+
+// channelOf names the schema's notification channel: "centralhub." and the schema, or a hash
+// of it where that would pass PostgreSQL's 63-byte limit on names.
+func channelOf(schema string) string {
+	if c := "centralhub." + schema; len(c) <= 63 {
+		return c
+	}
+	sum := sha256.Sum256([]byte(schema))
+	return "centralhub." + hex.EncodeToString(sum[:16])
 }
 
 // Describe names the database of url for messages and logs: host, port and database, never
@@ -173,7 +185,8 @@ func (s *Store) WriteInstances(ctx context.Context, w hub.Writes) error {
 	if w.Empty() {
 		return ctx.Err()
 	}
-	if err := s.ensureDays(ctx, historyDays(&w)); err != nil {
+	days := historyDays(&w)
+	if err := s.ensureDays(ctx, days); err != nil {
 		return fmt.Errorf("write instances: %w", err)
 	}
 	b := &pgx.Batch{}
@@ -207,16 +220,41 @@ func (s *Store) WriteInstances(ctx context.Context, w hub.Writes) error {
 		b.Queue(`DELETE FROM instances WHERE tenant = $1 AND service = $2 AND instance = $3`, k.Tenant, k.Service, k.Instance)
 	}
 	s.queueNotify(b, &w)
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	var refused []hub.InstanceKey
+	write := func(tx pgx.Tx) error {
+		refused = refused[:0]
 		if b.Len() > 0 {
-			if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			br := tx.SendBatch(ctx, b)
+			for i := range b.Len() {
+				tag, err := br.Exec()
+				if err != nil {
+					_ = br.Close()
+					return err
+				}
+				if i < len(w.Puts) && tag.RowsAffected() == 0 {
+					refused = append(refused, w.Puts[i].Key)
+				}
+			}
+			if err := br.Close(); err != nil {
 				return err
 			}
 		}
-		return writeHistory(ctx, tx, &w)
-	})
+		return writeHistory(ctx, tx, &w, refused)
+	}
+	err := pgx.BeginFunc(ctx, s.pool, write)
+	if noPartition(err) {
+		// A day this store took for prepared is gone (another hub's retention dropped it):
+		// prepare it again and write once more.
+		s.forgetDays(days)
+		if err = s.ensureDays(ctx, days); err == nil {
+			err = pgx.BeginFunc(ctx, s.pool, write)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("write instances: %w", err)
+	}
+	if len(refused) > 0 {
+		return &hub.RefusedPutsError{Keys: refused}
 	}
 	return nil
 }

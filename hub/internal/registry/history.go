@@ -67,8 +67,8 @@ func (r *Registry) recordChange(prev *hub.Instance, prevStatus status.Check, nex
 			r.recordTransition(hub.Transition{Key: next.Key, At: at, Check: p.Name, From: p.Status})
 		}
 	}
-	if prev.Stale && !next.Stale && reason == "" && prevStatus != nextStatus {
-		reason = "reporting"
+	if prev.Stale && !next.Stale && reason == "" {
+		reason = hub.ReasonReporting
 	}
 	r.recordInstance(next.Key, prevStatus, nextStatus, at, reason)
 }

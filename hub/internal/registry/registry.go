@@ -135,6 +135,8 @@ type entry struct {
 	refill time.Time
 	// sampled is when the instance's last history sample was taken.
 	sampled time.Time
+	// wrote is when a state change of the instance was last written.
+	wrote time.Time
 }
 
 type serviceKey struct{ tenant, name string }
@@ -192,6 +194,9 @@ type Registry struct {
 	retry backoff
 	// follower is set while another hub leads (see SetLeader).
 	follower atomic.Bool
+	// deleting holds the instances whose removal the writer is writing (under mu): another
+	// hub's copy must not bring them back meanwhile.
+	deleting map[hub.InstanceKey]struct{}
 	// maintenance says whether a service is inside a maintenance window (the alert engine's
 	// silences); nil until SetMaintenance.
 	maintenance atomic.Pointer[func(tenant, service string) bool]
@@ -222,6 +227,7 @@ func New(ctx context.Context, cfg Config, store hub.Store, log *slog.Logger) (*R
 		services: make(map[serviceKey]*service),
 		changes:  make(map[hub.InstanceKey]struct{}),
 		dirty:    make(map[hub.InstanceKey]hub.Heartbeat),
+		deleting: make(map[hub.InstanceKey]struct{}),
 		writes:   make(chan writeRequest, 1024),
 		stopped:  make(chan struct{}),
 	}
@@ -555,11 +561,22 @@ func (r *Registry) serve(ctx context.Context, req writeRequest, beats *heartbeat
 	err := r.writeChanges(ctx)
 	if all && err == nil {
 		r.takeHeartbeats(beats)
-		err = r.writeHeartbeats(ctx, beats, 0)
+		err = r.writeAllHeartbeats(ctx, beats)
 	}
 	for _, w := range batch {
 		w.done <- err
 	}
+}
+
+// writeAllHeartbeats writes every taken heartbeat and history sample, a chunk of samples per
+// transaction, until none is left or a write fails.
+func (r *Registry) writeAllHeartbeats(ctx context.Context, beats *heartbeats) error {
+	for beats.pending() {
+		if err := r.writeHeartbeats(ctx, beats, 0); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // final writes everything left when the registry stops.
@@ -572,7 +589,7 @@ func (r *Registry) final(ctx context.Context, beats *heartbeats) error {
 	err := r.writeChanges(ctx)
 	if err == nil {
 		r.takeHeartbeats(beats)
-		err = r.writeHeartbeats(ctx, beats, 0)
+		err = r.writeAllHeartbeats(ctx, beats)
 	}
 	for _, w := range batch {
 		w.done <- err
@@ -618,6 +635,7 @@ func (r *Registry) writeChanges(ctx context.Context) error {
 	for k := range changes {
 		if e := r.lookup(k); e == nil {
 			w.Deletes = append(w.Deletes, k)
+			r.deleting[k] = struct{}{}
 		} else {
 			in := e.in
 			in.Checks = slices.Clone(in.Checks) // heartbeats update the registry's copy in place
@@ -628,7 +646,13 @@ func (r *Registry) writeChanges(ctx context.Context) error {
 	r.mu.Unlock()
 
 	err := r.write(ctx, w)
+	var refused *hub.RefusedPutsError
+	if errors.As(err, &refused) {
+		err = nil // the rest committed
+	}
+	now := r.cfg.Now()
 	r.mu.Lock()
+	clear(r.deleting)
 	if err != nil {
 		for k := range changes {
 			r.changes[k] = struct{}{}
@@ -636,14 +660,51 @@ func (r *Registry) writeChanges(ctx context.Context) error {
 		r.transitions = append(w.Transitions, r.transitions...) // in order, ahead of newer ones
 	} else {
 		for _, t := range synced {
+			t.e.wrote = now
 			if t.e.ver == t.ver {
 				t.e.unsynced = false
 			}
 		}
+		if len(r.transitions) < r.cfg.HistoryQueue && r.queuedSamples.Load() < int64(r.cfg.HistoryQueue) {
+			r.dropping.Store(false)
+		}
 	}
 	r.inflight.Store(0)
 	r.mu.Unlock()
+	if refused != nil {
+		// The store holds newer reports of these (another hub wrote them): this hub's copy
+		// was older, so it takes the store's.
+		r.reread(ctx, refused.Keys)
+	}
 	return err
+}
+
+// reread replaces what the registry holds of keys with what the store holds, when the store
+// can read instances by key (PostgreSQL, the only store several hubs share).
+func (r *Registry) reread(ctx context.Context, keys []hub.InstanceKey) {
+	rd, ok := r.store.(hub.InstanceReader)
+	if !ok || len(keys) == 0 {
+		return
+	}
+	asOf := r.cfg.Now()
+	rctx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
+	defer cancel()
+	ins, err := rd.LoadInstancesOf(rctx, keys)
+	if err != nil {
+		r.log.Warn("reading back instances another hub wrote failed; they are read again on its notice", "err", err)
+		return
+	}
+	held := make(map[hub.InstanceKey]bool, len(ins))
+	for i := range ins {
+		held[ins[i].Key] = true
+	}
+	var gone []hub.InstanceKey
+	for _, k := range keys {
+		if !held[k] {
+			gone = append(gone, k)
+		}
+	}
+	r.ApplyRemote(ins, gone, asOf)
 }
 
 // takeHeartbeats moves the heartbeats recorded by ingest into beats (newer over older).
@@ -736,12 +797,14 @@ func (r *Registry) write(ctx context.Context, w hub.Writes) error {
 	wctx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
 	err := r.store.WriteInstances(wctx, w)
 	cancel()
-	if err != nil {
+	var refused *hub.RefusedPutsError
+	if err != nil && !errors.As(err, &refused) {
 		r.retry.failed(time.Now(), min(r.cfg.FlushInterval, r.cfg.RetryMax), r.cfg.RetryMax)
-	} else {
-		r.retry.succeeded()
+		return r.wrote(err)
 	}
-	return r.wrote(err)
+	r.retry.succeeded()
+	_ = r.wrote(nil)
+	return err
 }
 
 // wrote records the outcome of a store write for health and metrics.
@@ -817,9 +880,22 @@ func (r *Registry) sweepService(s *service, now time.Time) {
 			r.changes[e.in.Key] = struct{}{}
 			changed = true
 			r.log.Warn("instance stale", "instance", e.in.Key.String(), "silent", silent.Round(time.Second).String())
+		case e.in.Stale && silent <= time.Duration(r.cfg.StaleAfter)*e.in.Interval:
+			// Heard again through the store (it reports to another hub, which has not
+			// written a state change since): no longer stale.
+			prev := e.status
+			e.in.Stale = false
+			e.status = e.in.Status()
+			r.recordInstance(e.in.Key, prev, e.status, now, hub.ReasonReporting)
+			e.unsynced = true
+			e.ver++
+			r.changes[e.in.Key] = struct{}{}
+			changed = true
 		}
-		if (e.in.Stale || e.in.Unreachable) && now.Sub(e.sampled) >= r.cfg.HistoryInterval && s.instances[name] == e {
-			r.sample(e, now) // silence counts against uptime: sampled critical, without reports
+		// Silence counts against uptime: an instance stale or unreachable and not heard within
+		// the interval (no hub sampled it from a report) is sampled critical here.
+		if (e.in.Stale || e.in.Unreachable) && now.Sub(e.sampled) >= r.cfg.HistoryInterval && silent >= r.cfg.HistoryInterval && s.instances[name] == e {
+			r.sample(e, now)
 		}
 	}
 	if changed {

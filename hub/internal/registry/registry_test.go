@@ -54,6 +54,14 @@ func (f *flakyStore) WriteInstances(ctx context.Context, w hub.Writes) error {
 
 func (f *flakyStore) setFailing(v bool) { f.mu.Lock(); f.failing = v; f.mu.Unlock() }
 
+// LoadInstancesOf passes on to the wrapped store when it reads instances by key.
+func (f *flakyStore) LoadInstancesOf(ctx context.Context, keys []hub.InstanceKey) ([]hub.Instance, error) {
+	if rd, ok := f.Store.(hub.InstanceReader); ok {
+		return rd.LoadInstancesOf(ctx, keys)
+	}
+	return nil, errors.New("the wrapped store reads no instances by key")
+}
+
 type harness struct {
 	t     *testing.T
 	dir   string

@@ -8,9 +8,9 @@ import (
 
 // Several hubs on one database each keep the whole registry in memory. A hub writes what its
 // own agents report; what other hubs wrote reaches it through ApplyRemote (state changes, told
-// by LISTEN/NOTIFY) and ApplyRemoteSeen (heartbeats, read from the store every second). Only
-// the leader judges staleness, deregisters and acts on gossip, so each of those is recorded
-// once; the others learn of it like any other change.
+// by LISTEN/NOTIFY, or read back after the store refused an older copy) and ApplyRemoteSeen
+// (heartbeats, read from the store). Only the leader judges staleness, deregisters and acts on
+// gossip, so each of those is recorded once; the others learn of it like any other change.
 
 // SetLeader says whether this hub leads (the only hub of an embedded store always does).
 func (r *Registry) SetLeader(v bool) { r.follower.Store(!v) }
@@ -20,15 +20,19 @@ func (r *Registry) Leader() bool { return !r.follower.Load() }
 
 // ApplyRemote takes instances another hub wrote, as the store held them at asOf, and removes
 // those of gone, which the store no longer held. Nothing is written or recorded: the hub that
-// made a change wrote it and its history. An instance this hub holds a newer report of (by
-// boot and seq) is left alone; one removed in the store while this hub holds a change of it not
-// yet written, or heard from its agent after asOf, is kept and written again.
+// made a change wrote it and its history. Left alone: an instance this hub holds a newer report
+// of (by boot and seq), or an older one it has not written yet (the store refuses it and the
+// hub reads the store's back); one whose removal this hub is writing; and, for gone, one with
+// a change not yet written, or heard or written here after asOf — that one is written again.
 func (r *Registry) ApplyRemote(ins []hub.Instance, gone []hub.InstanceKey, asOf time.Time) {
 	now := r.cfg.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i := range ins {
 		in := ins[i]
+		if r.removing(in.Key) {
+			continue
+		}
 		svc := r.serviceFor(in.Key, true)
 		e := svc.instances[in.Key.Instance]
 		if e == nil {
@@ -43,10 +47,10 @@ func (r *Registry) ApplyRemote(ins []hub.Instance, gone []hub.InstanceKey, asOf 
 		}
 		newer := in.Boot > e.in.Boot || (in.Boot == e.in.Boot && in.Seq > e.in.Seq)
 		same := in.Boot == e.in.Boot && in.Seq == e.in.Seq
-		if !newer && !(same && stateChanged(&e.in, &in)) {
+		if !newer && (!same || e.unsynced || !stateChanged(&e.in, &in)) {
 			continue
 		}
-		if in.LastSeen.After(e.heard) && !in.Stale {
+		if in.LastSeen.After(e.heard) {
 			e.heard = in.LastSeen
 		}
 		e.in = in
@@ -69,7 +73,9 @@ func (r *Registry) ApplyRemote(ins []hub.Instance, gone []hub.InstanceKey, asOf 
 		if e == nil || e.unsynced {
 			continue
 		}
-		if e.heard.After(asOf) { // it reported here since: it lives, and the store shall say so
+		if e.heard.After(asOf) || e.wrote.After(asOf) {
+			// It reported here, or was written from here, since the store was read: it lives,
+			// and the store shall say so.
 			e.unsynced = true
 			e.ver++
 			r.changes[k] = struct{}{}
@@ -83,6 +89,15 @@ func (r *Registry) ApplyRemote(ins []hub.Instance, gone []hub.InstanceKey, asOf 
 			delete(r.services, svc.key)
 		}
 	}
+}
+
+// removing reports whether this hub removed k and has not finished writing that; r.mu is held.
+func (r *Registry) removing(k hub.InstanceKey) bool {
+	if _, ok := r.deleting[k]; ok {
+		return true
+	}
+	_, pending := r.changes[k]
+	return pending && r.lookup(k) == nil
 }
 
 // Resync makes the registry hold what the store held at asOf, all of it: after notices may
@@ -106,12 +121,34 @@ func (r *Registry) Resync(ins []hub.Instance, asOf time.Time) {
 	r.ApplyRemote(ins, gone, asOf)
 }
 
-// ApplyRemoteSeen takes the heartbeats the store holds (written by any hub): an instance
-// reporting to another hub is then heard here too, so the leader never takes it for silent.
-// On the leader, a stale instance heard again stops being stale, as a report would make it.
-func (r *Registry) ApplyRemoteSeen(beats []hub.Heartbeat) {
-	leader := r.Leader()
+// Quiet returns up to limit instances this hub has not heard from for longer than their report
+// interval and a margin (or stale, or unreachable): those reporting to other hubs, whose
+// heartbeats ApplyRemoteSeen then takes from the store. A hub alone finds only silent ones.
+func (r *Registry) Quiet(margin time.Duration, limit int) []hub.InstanceKey {
 	now := r.cfg.Now()
+	var out []hub.InstanceKey
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, s := range r.services {
+		for _, e := range s.instances {
+			if e.in.Stale || e.in.Unreachable || now.Sub(e.heard) > e.in.Interval+margin {
+				out = append(out, e.in.Key)
+				if len(out) == limit {
+					return out
+				}
+			}
+		}
+	}
+	return out
+}
+
+// ApplyRemoteSeen takes heartbeats the store holds (written by any hub): an instance reporting
+// to another hub is then heard here too, so the leader never takes it for silent. Only when it
+// was heard: its seq stays that of the state this hub holds, so that this hub never writes that
+// state under a newer report's seq. It returns the stale instances heard again: read them back
+// (their state may have changed at the other hub) before the leader's sweep ends their
+// staleness.
+func (r *Registry) ApplyRemoteSeen(beats []hub.Heartbeat) (heardAgain []hub.InstanceKey) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, h := range beats {
@@ -120,23 +157,16 @@ func (r *Registry) ApplyRemoteSeen(beats []hub.Heartbeat) {
 			continue
 		}
 		e := svc.instances[h.Key.Instance]
-		if e == nil || h.Boot != e.in.Boot || h.Seq <= e.in.Seq {
+		if e == nil || h.Boot != e.in.Boot || h.Seq <= e.in.Seq || !h.LastSeen.After(e.heard) {
 			continue
 		}
-		e.in.Seq = h.Seq
-		e.in.LastSeen = h.LastSeen
-		if h.LastSeen.After(e.heard) {
-			e.heard = h.LastSeen
+		e.heard = h.LastSeen
+		if h.LastSeen.After(e.in.LastSeen) {
+			e.in.LastSeen = h.LastSeen
 		}
-		if leader && e.in.Stale && now.Sub(e.heard) < time.Duration(r.cfg.StaleAfter)*e.in.Interval {
-			prev := e.status
-			e.in.Stale = false
-			e.status = e.in.Status()
-			r.recordInstance(e.in.Key, prev, e.status, now, "reporting")
-			e.unsynced = true
-			e.ver++
-			r.changes[e.in.Key] = struct{}{}
-			r.touch(svc)
+		if e.in.Stale {
+			heardAgain = append(heardAgain, h.Key)
 		}
 	}
+	return heardAgain
 }

@@ -1,8 +1,5 @@
--- Central Hub schema, version 3: several hubs on one database. Hubs read one another's
--- heartbeats by last_seen; the leader (the holder of an advisory lock) records where it serves,
--- so the others can forward operator writes on alerts to it.
-
-CREATE INDEX instances_last_seen ON instances (last_seen);
+-- Central Hub schema, version 3: several hubs on one database. The leader (the holder of an
+-- advisory lock) records where it serves, so the others can forward changes to alerts to it.
 
 CREATE TABLE hub_leader (
     id      integer     PRIMARY KEY CHECK (id = 1),
