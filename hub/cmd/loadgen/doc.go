@@ -375,7 +375,7 @@ func ingestSection(d *docWriter) error {
 	checks := f.hub.drained.ChecksPerSample // per history sample, as verify counted them
 	d.p("\nWhat each store holds of its run, counted the same way on both by `loadgen verify` through the store's own methods (`LoadInstances`, `Availability`, `QueryHistory`) " +
 		"over the window from the start of wrk until the write queue had drained:\n\n")
-	d.p("| store | window | durable reports | reports/s | instance samples | sample rows (× %d) | transitions | rows | rows/s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+	d.p("| store | window | durable reports | reports/s | instance samples | sample points (× %d) | transitions | rows | rows/s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
 		checks+1)
 	for _, h := range hubs {
 		v := &h.s.drained
@@ -386,8 +386,8 @@ func ingestSection(d *docWriter) error {
 		d.p("| PostgreSQL ÷ embedded | | | **%.0f%%** | | | | | **%.0f%%** |\n", pgRatio*100, pgRowsRatio*100)
 	}
 	d.p("\n- Durable reports: for every instance of the run's boot, the run's reports up to the seq its stored record holds (never beyond the last seq sent to it).\n")
-	d.p("- Rows = durable reports (each an instance write) + history sample rows + transitions. A history sample is an instance's state, taken at most every 10 s "+
-		"(`history.interval`) per instance with its %d checks: PostgreSQL keeps one row per check and one for the instance, and bbolt one record, counted here in PostgreSQL's unit "+
+	d.p("- Rows = durable reports (each an instance write) + history sample points + transitions. A history sample is an instance's state, taken at most every 10 s "+
+		"(`history.interval`) per instance with its %d checks: both stores keep one record per sample (PostgreSQL a row with its checks as arrays, bbolt a key), counted here as points, the instance's status and each check's result "+
 		"(instance samples from `Availability` over the raw samples of each service, × %d; the check results in them, from `QueryHistory`'s 1-minute latency points, must come to samples × %d). "+
 		"Transitions are the status changes `QueryHistory` returns (no limit). An instance's first sample is taken when it registers, before the window, "+
 		"and the next ones 10 s apart, so a window shorter than 10 s after the registration holds none, and short windows vary with where the periods fall.\n",
