@@ -151,18 +151,9 @@ func (c *cluster) applyOnce(ctx context.Context, keys map[hub.InstanceKey]struct
 		for k := range keys {
 			list = append(list, k)
 		}
-		ins, err := c.store.LoadInstancesOf(ctx, list)
-		if err != nil {
+		if err := c.reg.ReadBack(ctx, list); err != nil {
 			return err
 		}
-		for i := range ins {
-			delete(keys, ins[i].Key)
-		}
-		gone := make([]hub.InstanceKey, 0, len(keys))
-		for k := range keys {
-			gone = append(gone, k)
-		}
-		c.reg.ApplyRemote(ins, gone, asOf)
 	}
 	if alerts && !c.leading.Load() {
 		return c.alerting.engine.Reload(ctx, false)

@@ -7,7 +7,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/centralhub/centralhub/hub"
 	"github.com/centralhub/centralhub/hub/internal/pgtest"
 	"github.com/centralhub/centralhub/hub/internal/postgres"
 	"github.com/centralhub/centralhub/hub/internal/storetest"
@@ -42,46 +41,19 @@ func weekStore(b *testing.B) *postgres.Store {
 	return s
 }
 
-func benchHistory(b *testing.B, q hub.HistoryQuery, points, perPoint int) {
-	s := weekStore(b)
-	ctx := context.Background()
-	var (
-		h   hub.History
-		err error
-	)
-	for b.Loop() {
-		if h, err = s.QueryHistory(ctx, q); err != nil {
-			b.Fatal(err)
-		}
-	}
-	storetest.CheckPoints(b, h, points, perPoint)
-}
-
 // BenchmarkHistoryWeek is the 7-day view of one instance with 5 checks: 840 points from the
 // hourly roll-ups (goal: under 50 ms).
 func BenchmarkHistoryWeek(b *testing.B) {
-	benchHistory(b, storetest.WeekQuery(weekEnd), storetest.WeekPoints, storetest.WeekPointSamples)
+	storetest.BenchQuery(b, weekStore(b), storetest.WeekQuery(weekEnd), storetest.WeekPoints, storetest.WeekPointSamples)
 }
 
 // BenchmarkHistoryRawHour is the last hour of the same instance from raw samples: 1,800
 // points (goal: under 20 ms).
 func BenchmarkHistoryRawHour(b *testing.B) {
-	benchHistory(b, storetest.RawHourQuery(weekEnd), storetest.RawHourPoints, storetest.RawHourPointSamples)
+	storetest.BenchQuery(b, weekStore(b), storetest.RawHourQuery(weekEnd), storetest.RawHourPoints, storetest.RawHourPointSamples)
 }
 
 // BenchmarkHistoryUptimeWeek is the instance's 7-day uptime from the hourly roll-ups.
 func BenchmarkHistoryUptimeWeek(b *testing.B) {
-	s := weekStore(b)
-	ctx := context.Background()
-	q := storetest.UptimeWeekQuery(weekEnd)
-	var (
-		a   hub.Availability
-		err error
-	)
-	for b.Loop() {
-		if a, err = s.Availability(ctx, q, true); err != nil {
-			b.Fatal(err)
-		}
-	}
-	storetest.CheckUptimeWeek(b, a)
+	storetest.BenchUptimeWeek(b, weekStore(b), weekEnd)
 }

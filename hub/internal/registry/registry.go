@@ -674,37 +674,13 @@ func (r *Registry) writeChanges(ctx context.Context) error {
 	if refused != nil {
 		// The store holds newer reports of these (another hub wrote them): this hub's copy
 		// was older, so it takes the store's.
-		r.reread(ctx, refused.Keys)
+		rctx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
+		if rerr := r.ReadBack(rctx, refused.Keys); rerr != nil {
+			r.log.Warn("reading back instances another hub wrote failed; they are read again on its notice", "err", rerr)
+		}
+		cancel()
 	}
 	return err
-}
-
-// reread replaces what the registry holds of keys with what the store holds, when the store
-// can read instances by key (PostgreSQL, the only store several hubs share).
-func (r *Registry) reread(ctx context.Context, keys []hub.InstanceKey) {
-	rd, ok := r.store.(hub.InstanceReader)
-	if !ok || len(keys) == 0 {
-		return
-	}
-	asOf := r.cfg.Now()
-	rctx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
-	defer cancel()
-	ins, err := rd.LoadInstancesOf(rctx, keys)
-	if err != nil {
-		r.log.Warn("reading back instances another hub wrote failed; they are read again on its notice", "err", err)
-		return
-	}
-	held := make(map[hub.InstanceKey]bool, len(ins))
-	for i := range ins {
-		held[ins[i].Key] = true
-	}
-	var gone []hub.InstanceKey
-	for _, k := range keys {
-		if !held[k] {
-			gone = append(gone, k)
-		}
-	}
-	r.ApplyRemote(ins, gone, asOf)
 }
 
 // takeHeartbeats moves the heartbeats recorded by ingest into beats (newer over older).

@@ -1,6 +1,8 @@
 package registry
 
 import (
+	"context"
+	"fmt"
 	"time"
 
 	"github.com/centralhub/centralhub/hub"
@@ -98,6 +100,32 @@ func (r *Registry) removing(k hub.InstanceKey) bool {
 	}
 	_, pending := r.changes[k]
 	return pending && r.lookup(k) == nil
+}
+
+// ReadBack replaces what the registry holds of keys with what the store holds now (through
+// ApplyRemote), when the store reads instances by key (PostgreSQL, the store hubs share).
+func (r *Registry) ReadBack(ctx context.Context, keys []hub.InstanceKey) error {
+	rd, ok := r.store.(hub.InstanceReader)
+	if !ok || len(keys) == 0 {
+		return nil
+	}
+	asOf := r.cfg.Now() // before the read: what is heard here after it may be missing from it
+	ins, err := rd.LoadInstancesOf(ctx, keys)
+	if err != nil {
+		return fmt.Errorf("read back instances: %w", err)
+	}
+	held := make(map[hub.InstanceKey]bool, len(ins))
+	for i := range ins {
+		held[ins[i].Key] = true
+	}
+	var gone []hub.InstanceKey
+	for _, k := range keys {
+		if !held[k] {
+			gone = append(gone, k)
+		}
+	}
+	r.ApplyRemote(ins, gone, asOf)
+	return nil
 }
 
 // Resync makes the registry hold what the store held at asOf, all of it: after notices may

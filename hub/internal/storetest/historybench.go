@@ -199,3 +199,34 @@ func CheckUptimeWeek(tb testing.TB, a hub.Availability) {
 		tb.Fatalf("availability %+v, want %+v", a, want)
 	}
 }
+
+// BenchQuery times q on s (holding FillWeek's week) and checks the last answer's points.
+func BenchQuery(b *testing.B, s hub.Store, q hub.HistoryQuery, points, perPoint int) {
+	ctx := context.Background()
+	var (
+		h   hub.History
+		err error
+	)
+	for b.Loop() {
+		if h, err = s.QueryHistory(ctx, q); err != nil {
+			b.Fatal(err)
+		}
+	}
+	CheckPoints(b, h, points, perPoint)
+}
+
+// BenchUptimeWeek times the 7-day uptime of WeekInstance at end on s and checks it.
+func BenchUptimeWeek(b *testing.B, s hub.Store, end time.Time) {
+	ctx := context.Background()
+	q := UptimeWeekQuery(end)
+	var (
+		a   hub.Availability
+		err error
+	)
+	for b.Loop() {
+		if a, err = s.Availability(ctx, q, true); err != nil {
+			b.Fatal(err)
+		}
+	}
+	CheckUptimeWeek(b, a)
+}
