@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/centralhub/centralhub/hub"
+	"github.com/centralhub/centralhub/hub/internal/events"
 	"github.com/centralhub/centralhub/hub/internal/httpapi"
 	"github.com/centralhub/centralhub/hub/internal/membership"
 	"github.com/centralhub/centralhub/hub/internal/postgres"
@@ -39,6 +40,7 @@ type App struct {
 	watcher  *membership.Watcher // nil when gossip is off
 	alerting *alerting
 	cluster  *cluster // nil on the embedded store: this hub alone, always leading
+	changes  *events.Watcher // publishes the live feed of changes
 	started  time.Time
 	// storeName says which store serves: "embedded <dir>" or the database's host and name.
 	storeName string
@@ -116,6 +118,9 @@ func New(ctx context.Context, cfg Config, keys *auth.Keys, log *slog.Logger) (*A
 		Ready: a.readiness, Degraded: a.degraded, Alerts: a.alerting.engine,
 		History: store, HistoryInterval: time.Duration(cfg.History.Interval),
 	}
+	broker := events.NewBroker(events.DefaultSize)
+	apiCfg.Events = broker
+	a.changes = events.NewWatcher(broker, reg, a.alerting.engine, eventsInterval, log)
 	if a.cluster != nil {
 		apiCfg.Leader = a.cluster.leader
 	}
@@ -139,6 +144,7 @@ func New(ctx context.Context, cfg Config, keys *auth.Keys, log *slog.Logger) (*A
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	a.server.RegisterOnShutdown(api.StopStreams)
 	return a, nil
 }
 
@@ -210,6 +216,13 @@ func (a *App) Run(ctx context.Context) error {
 		}
 	}()
 
+	eventsCtx, stopEvents := context.WithCancel(context.WithoutCancel(ctx))
+	eventsDone := make(chan struct{})
+	go func() {
+		defer close(eventsDone)
+		a.changes.Run(eventsCtx)
+	}()
+
 	historyCtx, stopHistory := context.WithCancel(context.WithoutCancel(ctx))
 	historyDone := make(chan struct{})
 	go func() {
@@ -270,6 +283,8 @@ func (a *App) Run(ctx context.Context) error {
 	<-alertDone
 	stopHistory()
 	<-historyDone
+	stopEvents()
+	<-eventsDone
 	stopRegistry()
 	if err := <-regDone; err != nil {
 		runErr = errors.Join(runErr, err)
@@ -299,3 +314,7 @@ func (a *App) maintainHistory(ctx context.Context) {
 		}
 	}
 }
+
+// eventsInterval is how often the live feed looks for changes: the dashboard shows a change
+// within about this (and its own rendering).
+var eventsInterval = 250 * time.Millisecond

@@ -26,6 +26,7 @@ import (
 
 	"github.com/centralhub/centralhub/hub/internal/alert"
 	"github.com/centralhub/centralhub/hub/internal/bolt"
+	"github.com/centralhub/centralhub/hub/internal/events"
 	"github.com/centralhub/centralhub/hub/internal/httpapi"
 	"github.com/centralhub/centralhub/hub/internal/registry"
 	"github.com/centralhub/centralhub/pkg/auth"
@@ -55,6 +56,7 @@ type env struct {
 	now        time.Time
 	clock      *clock
 	store      *bolt.Store
+	watch      *events.Watcher // publishes what changed when a test calls Poll
 }
 
 // clock is the tokens' clock, moved by tests.
@@ -107,7 +109,10 @@ func newEnvWith(t *testing.T, mutate func(*httpapi.Config)) *env {
 	done := make(chan error, 1)
 	go func() { done <- reg.Run(ctx) }()
 	promReg := prometheus.NewRegistry()
-	cfg := httpapi.Config{Keys: keys, Registry: reg, Alerts: eng, History: st, Registerer: promReg, Gatherer: promReg,
+	broker := events.NewBroker(0)
+	watch := events.NewWatcher(broker, reg, eng, time.Second, log) // tests call Poll
+	watch.Poll()
+	cfg := httpapi.Config{Keys: keys, Registry: reg, Alerts: eng, History: st, Events: broker, Registerer: promReg, Gatherer: promReg,
 		RegistryCollector: collectorOf(reg), Log: log, Version: "test", MaxBody: 64 << 10}
 	mutate(&cfg)
 	api, err := httpapi.New(cfg)
@@ -123,7 +128,7 @@ func newEnvWith(t *testing.T, mutate func(*httpapi.Config)) *env {
 		}
 		_ = st.Close()
 	})
-	return &env{t: t, srv: srv, keys: keys, reg: reg, alerts: eng, alertStore: astore, now: now, clock: clk, store: st}
+	return &env{t: t, srv: srv, keys: keys, reg: reg, alerts: eng, alertStore: astore, now: now, clock: clk, store: st, watch: watch}
 }
 
 func collectorOf(reg *registry.Registry) func(registry.Visibility, bool) prometheus.Collector {
@@ -502,7 +507,7 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.body), &doc); err != nil {
 		t.Fatal(err)
 	}
-	api, err := httpapi.New(httpapi.Config{Keys: e.keys, Registry: e.reg, Alerts: e.alerts, History: e.store, Registerer: prometheus.NewRegistry(),
+	api, err := httpapi.New(httpapi.Config{Keys: e.keys, Registry: e.reg, Alerts: e.alerts, History: e.store, Events: events.NewBroker(0), Registerer: prometheus.NewRegistry(),
 		Gatherer: prometheus.NewRegistry(), RegistryCollector: collectorOf(e.reg)})
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"github.com/centralhub/centralhub/hub"
 	"github.com/centralhub/centralhub/hub/internal/alert"
 	"github.com/centralhub/centralhub/hub/internal/bolt"
+	"github.com/centralhub/centralhub/hub/internal/events"
 	"github.com/centralhub/centralhub/hub/internal/httpapi"
 	"github.com/centralhub/centralhub/hub/internal/loadtest"
 	"github.com/centralhub/centralhub/hub/internal/registry"
@@ -96,7 +97,7 @@ func newIngestBench(b *testing.B) *ingestBench {
 		b.Fatal(err)
 	}
 	promReg := prometheus.NewRegistry()
-	ib.api, err = httpapi.New(httpapi.Config{Keys: keys, Registry: reg, Alerts: alerts, History: store, Registerer: promReg, Gatherer: promReg})
+	ib.api, err = httpapi.New(httpapi.Config{Keys: keys, Registry: reg, Alerts: alerts, History: store, Events: events.NewBroker(0), Registerer: promReg, Gatherer: promReg})
 	if err != nil {
 		b.Fatal(err)
 	}

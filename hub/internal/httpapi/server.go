@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -57,6 +58,7 @@ type Config struct {
 	Members           Members       // gossip members; nil when gossip is off
 	Keyring           Keyring       // the gossip keyring; nil when gossip is off
 	History           History       // the store's history; required
+	Events            Broker        // the live feed of changes; required
 	// HistoryInterval is the registry's sample interval, the finest step history is served at.
 	HistoryInterval time.Duration
 	// Leader says, when several hubs share a database, whether this hub leads alerting and
@@ -74,6 +76,9 @@ type Server struct {
 	ingest  *perfstats.Recorder
 	tokens  *tokenCache
 	started time.Time
+
+	streamsDone chan struct{} // closed by StopStreams
+	stopStreams sync.Once
 }
 
 // DefaultMaxBody is the report body cap when Config.MaxBody is zero.
@@ -86,6 +91,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.History == nil {
 		return nil, errors.New("httpapi config: History is required")
+	}
+	if cfg.Events == nil {
+		return nil, errors.New("httpapi config: Events is required")
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
@@ -103,6 +111,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg: cfg, log: cfg.Log.With("component", "httpapi"), metrics: m,
 		ingest: perfstats.New(cfg.Keys.Now), tokens: newTokenCache(cfg.Keys), started: time.Now(),
+		streamsDone: make(chan struct{}),
 	}
 	s.routes()
 	return s, nil
@@ -151,6 +160,7 @@ func (s *Server) routes() {
 	dash.Handle("/summary", s.handle(s.dashboardSummary)).Methods(http.MethodGet)
 	dash.Handle("/metrics", s.handle(s.dashboardMetrics)).Methods(http.MethodGet)
 	dash.Handle("/members", s.handle(s.dashboardMembers)).Methods(http.MethodGet)
+	dash.Handle("/events", s.handle(s.streamEvents)).Methods(http.MethodGet)
 	dash.Handle("/dependencies", s.handle(s.dependencies)).Methods(http.MethodGet)
 	dash.Handle("/dependencies/{service}", s.handle(s.serviceDependencies)).Methods(http.MethodGet)
 	dash.Handle("/services/{service}/history", s.handle(s.serviceHistory)).Methods(http.MethodGet)

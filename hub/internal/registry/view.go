@@ -446,3 +446,7 @@ func (r *Registry) Graph(scope string, visible Visibility) *graph.Graph {
 	r.graphs.Store(scope, &cachedGraph{gen: gen, g: g})
 	return g
 }
+
+// Generation changes whenever any status, instance or service changes (not on heartbeats that
+// change nothing): a reader that saw the same generation has nothing new to look at.
+func (r *Registry) Generation() uint64 { return r.gen.Load() }
