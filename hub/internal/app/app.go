@@ -39,7 +39,7 @@ type App struct {
 	gossip   *gossip.Gossip      // nil when gossip is off
 	watcher  *membership.Watcher // nil when gossip is off
 	alerting *alerting
-	cluster  *cluster // nil on the embedded store: this hub alone, always leading
+	cluster  *cluster        // nil on the embedded store: this hub alone, always leading
 	changes  *events.Watcher // publishes the live feed of changes
 	started  time.Time
 	// storeName says which store serves: "embedded <dir>" or the database's host and name.
