@@ -1,31 +1,15 @@
 package graph_test
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-)
 
-// chromium finds Debian's chromium, or skips (failing under CI=true, where .ci/run installs it).
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("no chromium on PATH, and CI must run the browser tests: .ci/run installs Debian's chromium")
-	}
-	t.Skip("no chromium on PATH: install Debian's chromium (apt-get install chromium) to measure the picture's labels in a browser")
-	return ""
-}
+	"github.com/centralhub/centralhub/hub/internal/browsertest"
+)
 
 // labelCheck is what the page reports: how many labels it measured and which fall outside
 // their node's box.
@@ -39,22 +23,13 @@ type labelCheck struct {
 // Chromium, and measures every label with getBBox: each must lie inside its box, and no two
 // boxes may overlap as rendered.
 func TestSVGLabelsFitInBrowser(t *testing.T) {
-	exe := chromium(t)
+	ctx := browsertest.Context(t, "to measure the picture's labels in a browser", 60*time.Second)
 	svg := sixtyNodes().SVG()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "image/svg+xml")
 		_, _ = w.Write([]byte(svg))
 	}))
 	defer srv.Close()
-
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()), chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true))
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
-	defer cancelTimeout()
 
 	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/graph.svg")); err != nil {
 		t.Fatalf("open the picture: %v", err)
