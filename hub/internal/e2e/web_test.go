@@ -136,6 +136,28 @@ func TestDashboardPage(t *testing.T) {
 		func(s string) bool { return strings.Contains(s, "restarting the pod") && strings.Contains(s, "by ") })
 	shot("alerts")
 
+	// The service's own view: its instance's checks with output and latency, and its history.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`nav button[data-view=services]`)),
+		chromedp.Click(chromedp.CSS(`tr[data-service="default/orders"] a`))); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, ctx, "the instance's checks", `(() => { const i = document.querySelector('#service-instances [data-instance="orders-1"]'); return i ? i.textContent : ""; })()`,
+		func(s string) bool { return strings.Contains(s, "web") && strings.Contains(s, "HTTP critical") && strings.Contains(s, " ms") })
+	waitPage(t, ctx, "the service's history", `document.getElementById("service-uptime").textContent + " | " + document.getElementById("service-transitions").textContent`,
+		func(s string) bool { return strings.Contains(s, "Uptime: 1 h") && strings.Contains(s, "passing → critical") })
+	shot("service")
+
+	// The graph: the hub's picture, a service node opens the service.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`nav button[data-view=graph]`))); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, ctx, "the graph's nodes", `String(document.querySelectorAll('#graph-picture g.node.clickable').length)`, func(s string) bool { return s == "3" })
+	shot("graph")
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#graph-picture g.node[id="default/payments"] rect`))); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, ctx, "a node opens its service", `document.getElementById("service-title").textContent`, func(s string) bool { return strings.Contains(s, "payments") })
+
 	// A viewer: the same alert, no control; a forged acknowledgement from the page is refused.
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("signout")), chromedp.WaitVisible(chromedp.ID("signin"))); err != nil {
 		t.Fatal(err)

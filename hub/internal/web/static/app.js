@@ -184,7 +184,14 @@ function block(text) {
   if (id) state.lastEventId = id;
   apply(name, JSON.parse(data));
   scheduleRender();
+  if (state.view === "graph" && (name === "service" || name === "component")) scheduleGraph();
+  if (state.view === "service" && name === "instance" && data.tenant + "/" + data.service === state.detail) scheduleHistory();
 }
+
+// The picture and the history are fetched again at most once a second while changes come.
+let graphTimer = null, historyTimer = null;
+function scheduleGraph() { if (!graphTimer) graphTimer = setTimeout(() => { graphTimer = null; loadGraph(); }, 1000); }
+function scheduleHistory() { if (!historyTimer) historyTimer = setTimeout(() => { historyTimer = null; loadHistory(); }, 1000); }
 
 let pending = false;
 function scheduleRender() {
@@ -195,15 +202,23 @@ function scheduleRender() {
 
 // ---- views
 
-function show(view) {
-  if (!["overview", "services", "alerts"].includes(view)) view = "overview";
+const VIEWS = ["overview", "services", "alerts", "graph", "service"];
+
+// show opens a view: "overview", "services", "alerts", "graph", or "service/<tenant>/<name>".
+function show(route) {
+  let [view, ...rest] = route.split("/");
+  if (!VIEWS.includes(view) || (view === "service" && rest.length !== 2)) view = "overview";
   state.view = view;
-  for (const v of ["overview", "services", "alerts"]) $(v).hidden = v !== view;
+  state.detail = view === "service" ? rest.map(decodeURIComponent).join("/") : "";
+  for (const v of VIEWS) $(v).hidden = v !== view;
   for (const b of document.querySelectorAll("nav button")) {
     if (b.dataset.view === view) b.setAttribute("aria-current", "page");
     else b.removeAttribute("aria-current");
   }
-  if (location.hash !== "#" + view) history.replaceState(null, "", "#" + view);
+  const hash = "#" + (view === "service" ? "service/" + rest.join("/") : view);
+  if (location.hash !== hash) history.pushState(null, "", hash);
+  if (view === "service") loadHistory();
+  if (view === "graph") loadGraph();
   render();
 }
 
@@ -211,7 +226,71 @@ function render() {
   if (!state.token) return;
   if (state.view === "overview") renderOverview();
   else if (state.view === "services") renderServices();
-  else renderAlerts();
+  else if (state.view === "alerts") renderAlerts();
+  else if (state.view === "service") renderService();
+}
+
+function serviceLink(tenant, name) {
+  return el("a", { href: "#service/" + encodeURIComponent(tenant) + "/" + encodeURIComponent(name) }, name);
+}
+
+function renderService() {
+  const s = state.services.get(state.detail);
+  const [tenant, name] = state.detail.split("/");
+  $("service-title").textContent = "Service " + name + " (tenant " + tenant + ")";
+  if (!s) {
+    $("service-status").replaceChildren("Not registered now (its history below may still say what happened).");
+    $("service-instances").replaceChildren();
+    return;
+  }
+  $("service-status").replaceChildren("Status: ", badge(s.status), s.maintenance ? " (in maintenance)" : "");
+  $("service-instances").replaceChildren(...s.instances.map((i) => el("div", { class: "instance", "data-instance": i.instance },
+    el("h3", {}, "Instance " + i.instance + " "), el("p", {}, badge(i.status), " ", i.address || "", " — last report " + age(i.last_seen),
+      " — config " + i.config.status),
+    el("table", { class: "list", "aria-label": "Checks of " + i.instance },
+      el("thead", {}, el("tr", {}, el("th", {}, "Check"), el("th", {}, "Status"), el("th", {}, "Output"), el("th", {}, "Latency"))),
+      el("tbody", {}, ...i.checks.map((c) => el("tr", {}, el("td", {}, c.name), el("td", {}, badge(c.status)), el("td", {}, c.output),
+        el("td", {}, c.latency_ms.toFixed(1) + " ms"))))))));
+}
+
+async function loadHistory() {
+  const key = state.detail;
+  const [tenant, name] = key.split("/");
+  try {
+    const h = await api("/api/v1/dashboard/services/" + encodeURIComponent(name) + "/history?since=24h&tenant=" + encodeURIComponent(tenant));
+    if (state.detail !== key) return;
+    const pct = (v) => (v === null || v === undefined ? "no samples" : v + "%");
+    $("service-uptime").textContent = "Uptime: 1 h " + pct(h.uptime["1h"]) + ", 24 h " + pct(h.uptime["24h"]) + ", 7 d " + pct(h.uptime["7d"]) + ".";
+    $("service-transitions").replaceChildren(...h.transitions.slice(-50).reverse().map((t) => el("tr", {},
+      el("td", {}, new Date(t.at).toLocaleString()), el("td", {}, t.instance), el("td", {}, t.check || "(instance)"),
+      el("td", {}, (t.from || "—") + " → " + (t.to || "gone")), el("td", {}, t.output || ""))));
+  } catch (e) {
+    $("service-uptime").textContent = e.status === 404 ? "No history." : "History unavailable: " + e.message;
+    $("service-transitions").replaceChildren();
+  }
+}
+
+// loadGraph draws the hub's own picture of the graph; a service node opens the service.
+async function loadGraph() {
+  try {
+    const res = await fetch("/api/v1/dashboard/dependencies?format=svg", { cache: "no-store", headers: { Authorization: "Bearer " + state.token } });
+    if (!res.ok) throw new Error(String(res.status));
+    const doc = new DOMParser().parseFromString(await res.text(), "image/svg+xml");
+    const svg = document.importNode(doc.documentElement, true);
+    for (const g of svg.querySelectorAll("g.node")) {
+      if (!state.services.has(g.id)) continue;
+      const [tenant, name] = g.id.split("/");
+      g.setAttribute("tabindex", "0");
+      g.setAttribute("role", "link");
+      g.classList.add("clickable");
+      const open = () => show("service/" + encodeURIComponent(tenant) + "/" + encodeURIComponent(name));
+      g.addEventListener("click", open);
+      g.addEventListener("keydown", (ev) => { if (ev.key === "Enter") open(); });
+    }
+    $("graph-picture").replaceChildren(svg);
+  } catch (e) {
+    $("graph-picture").textContent = "Graph unavailable: " + e.message;
+  }
 }
 
 function renderOverview() {
@@ -250,7 +329,7 @@ function renderServices() {
   state.page = Math.min(state.page, pages - 1);
   const page = rows.slice(state.page * PAGE, (state.page + 1) * PAGE);
   $("svc-rows").replaceChildren(...page.map((s) => el("tr", { "data-service": s.tenant + "/" + s.name },
-    el("td", {}, s.name), el("td", {}, s.tenant), el("td", { class: "svc-status" }, badge(s.status), s.maintenance ? " (maintenance)" : ""),
+    el("td", {}, serviceLink(s.tenant, s.name)), el("td", {}, s.tenant), el("td", { class: "svc-status" }, badge(s.status), s.maintenance ? " (maintenance)" : ""),
     el("td", {}, s.instances.length), el("td", {}, age(lastReport(s))))));
   $("page").textContent = "page " + (state.page + 1) + " of " + pages + " (" + rows.length + " services)";
   $("prev").disabled = state.page === 0;
@@ -325,6 +404,7 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("signout").addEventListener("click", signOut);
   for (const b of document.querySelectorAll("nav button")) b.addEventListener("click", () => show(b.dataset.view));
+  window.addEventListener("hashchange", () => { if (state.token) show(location.hash.slice(1)); });
   $("filter").addEventListener("input", () => { state.page = 0; render(); });
   $("prev").addEventListener("click", () => { state.page--; render(); });
   $("next").addEventListener("click", () => { state.page++; render(); });
