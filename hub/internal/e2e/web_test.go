@@ -142,9 +142,13 @@ func TestDashboardPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitPage(t, ctx, "the instance's checks", `(() => { const i = document.querySelector('#service-instances [data-instance="orders-1"]'); return i ? i.textContent : ""; })()`,
-		func(s string) bool { return strings.Contains(s, "web") && strings.Contains(s, "HTTP critical") && strings.Contains(s, " ms") })
+		func(s string) bool {
+			return strings.Contains(s, "web") && strings.Contains(s, "HTTP critical") && strings.Contains(s, " ms")
+		})
 	waitPage(t, ctx, "the service's history", `document.getElementById("service-uptime").textContent + " | " + document.getElementById("service-transitions").textContent`,
-		func(s string) bool { return strings.Contains(s, "Uptime: 1 h") && strings.Contains(s, "passing → critical") })
+		func(s string) bool {
+			return strings.Contains(s, "Uptime: 1 h") && strings.Contains(s, "passing → critical")
+		})
 	shot("service")
 
 	// The graph: the hub's picture, a service node opens the service.
