@@ -2,7 +2,9 @@
 # Central Hub benchmarks (`make bench`, after `make build`):
 #   go       Go micro-benchmarks (-benchmem, -count 6) summarised by benchstat, compared with the
 #            previous run's results when .bench/gobench.txt exists; among them the history
-#            queries of a week of samples on bbolt and on the PostgreSQL server
+#            queries of a week of samples on bbolt and on the PostgreSQL server, and the
+#            dashboard page's overview render at 1,000 services in headless Chromium; the history
+#            queries on the PostgreSQL server
 #            CENTRALHUB_TEST_DATABASE_URL names (a run without one leaves those out, said so)
 #   ingest   hub vs a bare handler under wrk (scripts/bench/ingest.lua), counted once durable,
 #            with the store file checked afterwards by `loadgen verify`; then the same load (same
@@ -264,8 +266,8 @@ bench_go() {
   mkdir -p "$RUN/go"
   if [[ -f .bench/gobench.txt ]]; then cp .bench/gobench.txt "$RUN/go/old.txt"; fi
   run go-bench-pkg "$GO" -C pkg test -run '^$' -bench 'BenchmarkDecodeReport' -benchmem -count 6 ./protocol >"$RUN/go/new.txt"
-  run go-bench-hub "$GO" -C hub test -run '^$' -bench 'BenchmarkIngest|BenchmarkSummary|BenchmarkImpact|BenchmarkBuild|BenchmarkEvaluate|BenchmarkHistory' -benchmem -count 6 \
-    ./internal/httpapi ./internal/registry ./internal/graph ./internal/alert ./internal/bolt >>"$RUN/go/new.txt"
+  run go-bench-hub "$GO" -C hub test -run '^$' -bench 'BenchmarkIngest|BenchmarkSummary|BenchmarkImpact|BenchmarkBuild|BenchmarkEvaluate|BenchmarkHistory|BenchmarkOverviewRender' -benchmem -count 6 \
+    ./internal/httpapi ./internal/registry ./internal/graph ./internal/alert ./internal/bolt ./internal/web >>"$RUN/go/new.txt"
   # The same history benchmarks on PostgreSQL (CENTRALHUB_TEST_DATABASE_URL). Without a server
   # they fail: the run goes on, and the document shows their targets as not measured.
   if ! run go-bench-postgres "$GO" -C hub test -run '^$' -bench 'BenchmarkHistory' -benchmem -count 6 ./internal/postgres >"$RUN/go/postgres.txt"; then

@@ -8,7 +8,7 @@ const PAGE = 50;
 const TOKEN_KEY = "centralhub.token";
 const state = {
   token: null, claims: {}, view: "overview", page: 0, lastEventId: "", abort: null,
-  services: new Map(), components: new Map(), alerts: new Map(), ack: null, marks: {},
+  services: new Map(), components: new Map(), alerts: new Map(), ack: null, detail: "",
 };
 const serviceRank = { unhealthy: 0, degraded: 1, unknown: 2, healthy: 3 };
 const alertRank = { firing: 0, pending: 1, resolved: 2 };
@@ -96,7 +96,7 @@ async function loadAll() {
   state.services = new Map(health.services.map((s) => [s.tenant + "/" + s.name, s]));
   state.components = new Map(health.components.map((c) => [c.tenant + "/" + c.name, c]));
   state.alerts = new Map(alerts.alerts.map((a) => [a.id, a]));
-  state.marks.dataAt = performance.now();
+  performance.mark("centralhub-data"); // the data has arrived: the overview's render is timed from here
   render();
 }
 
@@ -294,7 +294,6 @@ async function loadGraph() {
 }
 
 function renderOverview() {
-  const t0 = performance.now();
   $("overall").replaceChildren(badge(overall()));
   const svc = { healthy: 0, degraded: 0, unhealthy: 0, unknown: 0 };
   const inst = { passing: 0, warning: 0, critical: 0, unknown: 0 };
@@ -307,7 +306,9 @@ function renderOverview() {
   const firing = [...state.alerts.values()].filter((a) => a.state === "firing").sort(byAlert);
   $("firing").replaceChildren(...(firing.length ? firing.map((a) => el("li", {}, badge(a.severity === "critical" ? "critical" : "warning"), " ",
     a.component + ": " + a.summary, a.acknowledged && a.ack ? " — acknowledged by " + a.ack.by + ": " + a.ack.comment : "")) : [el("li", {}, "none")]));
-  state.marks.overviewMs = performance.now() - t0;
+  if (performance.getEntriesByName("centralhub-data").length && !performance.getEntriesByName("centralhub-overview").length) {
+    performance.measure("centralhub-overview", "centralhub-data"); // read by make bench
+  }
 }
 
 function byAlert(a, b) {
