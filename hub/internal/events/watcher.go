@@ -13,10 +13,21 @@ import (
 	"github.com/centralhub/centralhub/hub/internal/registry"
 )
 
-// Registry is what the Watcher reads of the service registry.
+// Registry is what the Watcher reads of the service registry: which services changed, and
+// those only, one at a time, so that ingest never waits on the watcher for long.
 type Registry interface {
 	Generation() uint64
-	Health(q registry.HealthQuery) registry.Health
+	ServiceGenerations(buf []registry.ServiceGen) []registry.ServiceGen
+	Service(tenant, name string) (registry.ServiceView, bool)
+	Maintenance(tenant, service string) bool
+	Components() []registry.ComponentView
+}
+
+// serviceState is what the Watcher last published of a service.
+type serviceState struct {
+	gen       uint64
+	sig       string
+	instances map[string]string // instance → signature
 }
 
 // Alerts is what the Watcher reads of the alert engine.
@@ -54,17 +65,16 @@ type Watcher struct {
 
 	started   bool
 	gen       uint64
-	polls     int
-	services  map[[2]string]string // tenant, service → signature
-	instances map[[3]string]string // tenant, service, instance → signature
+	services  map[[2]string]*serviceState
 	comps     map[[2]string]string
 	alertSigs map[string]string
+	gens      []registry.ServiceGen // reused between polls
 }
 
 // NewWatcher returns a watcher of reg and alerts publishing to b every interval.
 func NewWatcher(b *Broker, reg Registry, alerts Alerts, interval time.Duration, log *slog.Logger) *Watcher {
 	return &Watcher{b: b, reg: reg, alerts: alerts, interval: interval, log: log.With("component", "events"),
-		services: map[[2]string]string{}, instances: map[[3]string]string{}, comps: map[[2]string]string{}, alertSigs: map[string]string{}}
+		services: map[[2]string]*serviceState{}, comps: map[[2]string]string{}, alertSigs: map[string]string{}}
 }
 
 // Run polls every interval until ctx ends.
@@ -81,19 +91,11 @@ func (w *Watcher) Run(ctx context.Context) {
 	}
 }
 
-// maintenanceEvery is how many polls may pass without a registry change before the services
-// are compared anyway: a silence's maintenance window starts or ends without one.
-const maintenanceEvery = 4
-
 // Poll publishes what changed since the last poll; the first one only takes the state in.
 func (w *Watcher) Poll() {
 	publish := w.started
 	w.started = true
-	w.polls++
-	if gen := w.reg.Generation(); gen != w.gen || !publish || w.polls%maintenanceEvery == 0 {
-		w.gen = gen
-		w.pollRegistry(publish)
-	}
+	w.pollRegistry(publish)
 	w.pollAlerts(publish)
 }
 
@@ -108,54 +110,91 @@ func (w *Watcher) emit(name, tenant string, v any) {
 	w.b.Publish(name, tenant, data)
 }
 
+// pollRegistry rebuilds only the services changed since the last poll (by their generation)
+// or whose maintenance window opened or closed, and the components when any service changed.
 func (w *Watcher) pollRegistry(publish bool) {
-	h := w.reg.Health(registry.HealthQuery{Visible: all})
-	seenSvc := make(map[[2]string]bool, len(h.Services))
-	seenInst := make(map[[3]string]bool, len(w.instances))
-	for _, s := range h.Services {
-		k := [2]string{s.Tenant, s.Name}
-		seenSvc[k] = true
-		names := make([]string, len(s.Instances))
-		for i, in := range s.Instances {
-			names[i] = in.Instance
-			ik := [3]string{s.Tenant, s.Name, in.Instance}
-			seenInst[ik] = true
-			if sig := instanceSig(&in); w.instances[ik] != sig {
-				w.instances[ik] = sig
-				if publish {
-					w.emit(Instance, s.Tenant, InstanceEvent{Tenant: s.Tenant, Service: s.Name, InstanceView: in})
-				}
-			}
+	gen := w.reg.Generation()
+	changed := gen != w.gen
+	w.gen = gen
+	w.gens = w.reg.ServiceGenerations(w.gens[:0])
+	seen := make(map[[2]string]bool, len(w.gens))
+	for _, g := range w.gens {
+		k := [2]string{g.Tenant, g.Name}
+		seen[k] = true
+		st := w.services[k]
+		if st != nil && st.gen == g.Gen && strings.HasPrefix(st.sig, fmt.Sprint(w.reg.Maintenance(g.Tenant, g.Name))) {
+			continue
 		}
-		if sig := fmt.Sprint(s.Status, s.Maintenance, names); w.services[k] != sig {
-			w.services[k] = sig
+		v, ok := w.reg.Service(g.Tenant, g.Name)
+		if !ok {
+			continue // removed meanwhile: the next poll sees it gone
+		}
+		if st == nil {
+			st = &serviceState{instances: map[string]string{}}
+			w.services[k] = st
+		}
+		st.gen = g.Gen
+		w.diffService(st, v, publish)
+	}
+	for k, st := range w.services {
+		if seen[k] {
+			continue
+		}
+		delete(w.services, k)
+		if !publish {
+			continue
+		}
+		for name := range st.instances {
+			w.emit(Instance, k[0], InstanceEvent{Tenant: k[0], Service: k[1],
+				InstanceView: registry.InstanceView{Instance: name, Checks: []registry.CheckView{}}, Removed: true})
+		}
+		w.emit(Service, k[0], ServiceEvent{ServiceView: registry.ServiceView{Tenant: k[0], Name: k[1], Status: "unknown",
+			Instances: []registry.InstanceView{}}, Removed: true})
+	}
+	if changed {
+		w.pollComponents(publish)
+	}
+}
+
+// diffService publishes what changed in one service: its instances, then the service.
+func (w *Watcher) diffService(st *serviceState, s registry.ServiceView, publish bool) {
+	names := make([]string, len(s.Instances))
+	present := make(map[string]bool, len(s.Instances))
+	for i, in := range s.Instances {
+		names[i] = in.Instance
+		present[in.Instance] = true
+		if sig := instanceSig(&in); st.instances[in.Instance] != sig {
+			st.instances[in.Instance] = sig
 			if publish {
-				w.emit(Service, s.Tenant, ServiceEvent{ServiceView: s})
+				w.emit(Instance, s.Tenant, InstanceEvent{Tenant: s.Tenant, Service: s.Name, InstanceView: in})
 			}
 		}
 	}
-	for ik := range w.instances {
-		if !seenInst[ik] {
-			delete(w.instances, ik)
-			if publish {
-				w.emit(Instance, ik[0], InstanceEvent{Tenant: ik[0], Service: ik[1],
-					InstanceView: registry.InstanceView{Instance: ik[2], Checks: []registry.CheckView{}}, Removed: true})
-			}
+	for name := range st.instances {
+		if present[name] {
+			continue
+		}
+		delete(st.instances, name)
+		if publish {
+			w.emit(Instance, s.Tenant, InstanceEvent{Tenant: s.Tenant, Service: s.Name,
+				InstanceView: registry.InstanceView{Instance: name, Checks: []registry.CheckView{}}, Removed: true})
 		}
 	}
-	for k := range w.services {
-		if !seenSvc[k] {
-			delete(w.services, k)
-			if publish {
-				w.emit(Service, k[0], ServiceEvent{ServiceView: registry.ServiceView{Tenant: k[0], Name: k[1], Status: "unknown",
-					Instances: []registry.InstanceView{}}, Removed: true})
-			}
+	// The signature starts with the maintenance flag, which Poll compares without a rebuild.
+	if sig := fmt.Sprint(s.Maintenance, s.Status, names); st.sig != sig {
+		st.sig = sig
+		if publish {
+			w.emit(Service, s.Tenant, ServiceEvent{ServiceView: s})
 		}
 	}
-	seenComp := make(map[[2]string]bool, len(h.Components))
-	for _, c := range h.Components {
+}
+
+func (w *Watcher) pollComponents(publish bool) {
+	comps := w.reg.Components()
+	seen := make(map[[2]string]bool, len(comps))
+	for _, c := range comps {
 		k := [2]string{c.Tenant, c.Name}
-		seenComp[k] = true
+		seen[k] = true
 		if sig := fmt.Sprint(c.Status, c.Critical); w.comps[k] != sig {
 			w.comps[k] = sig
 			if publish {
@@ -164,7 +203,7 @@ func (w *Watcher) pollRegistry(publish bool) {
 		}
 	}
 	for k := range w.comps {
-		if !seenComp[k] {
+		if !seen[k] {
 			delete(w.comps, k) // a component no check probes any more: nothing left to show
 		}
 	}

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -158,6 +159,19 @@ func TestEventsStream(t *testing.T) {
 	e.watch.Poll()
 	if ev := again.next(t); strings.Contains(ev.data, "acme") || strings.Contains(ev.data, "secret") {
 		t.Fatalf("another tenant's event reached the viewer: %s", ev.data)
+	}
+
+	// Silent past deregister_after: the instances and services go, said so.
+	e.clock.Add(11 * time.Minute)
+	if err := e.reg.Sweep(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.watch.Poll()
+	if ev := again.until(t, "instance", `"instance":"o1"`); !strings.Contains(ev.data, `"removed":true`) {
+		t.Fatalf("removed instance event: %s", ev.data)
+	}
+	if ev := again.until(t, "service", `"name":"orders"`); !strings.Contains(ev.data, `"removed":true`) {
+		t.Fatalf("removed service event: %s", ev.data)
 	}
 
 	if r := e.openEvents(viewer, "0123abcd-5"); r.res.StatusCode != 200 || r.res.Header.Get("Centralhub-Events-Reset") != "true" {

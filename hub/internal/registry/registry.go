@@ -148,6 +148,8 @@ type service struct {
 	// Writers clear it under r.mu; readers fill it under r.mu's read lock, so two readers may
 	// compute the same value.
 	agg atomic.Pointer[serviceAgg]
+	// gen is the registry generation of the service's last change (under r.mu).
+	gen uint64
 }
 
 type writeRequest struct {
@@ -364,7 +366,7 @@ func (r *Registry) Apply(ctx context.Context, rep *protocol.Report) (Result, err
 // cached summaries are checked against moves on; r.mu is held for writing.
 func (r *Registry) touch(svc *service) {
 	svc.agg.Store(nil)
-	r.gen.Add(1)
+	svc.gen = r.gen.Add(1)
 }
 
 // persistFailed answers Apply when a state change could not be made durable: it stays in

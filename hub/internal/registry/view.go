@@ -450,3 +450,52 @@ func (r *Registry) Graph(scope string, visible Visibility) *graph.Graph {
 // Generation changes whenever any status, instance or service changes (not on heartbeats that
 // change nothing): a reader that saw the same generation has nothing new to look at.
 func (r *Registry) Generation() uint64 { return r.gen.Load() }
+
+// ServiceGen names a service and the generation of its last change.
+type ServiceGen struct {
+	Tenant, Name string
+	Gen          uint64
+}
+
+// ServiceGenerations appends every service with the generation of its last change to buf: a
+// reader that remembers them rebuilds only the services that changed.
+func (r *Registry) ServiceGenerations(buf []ServiceGen) []ServiceGen {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, s := range r.services {
+		buf = append(buf, ServiceGen{Tenant: s.key.tenant, Name: s.key.name, Gen: s.gen})
+	}
+	return buf
+}
+
+// Service returns one service as dashboard/health shows it, and whether it exists; it holds
+// the registry's read lock for that service only.
+func (r *Registry) Service(tenant, name string) (ServiceView, bool) {
+	now := r.cfg.Now()
+	r.mu.RLock()
+	s := r.services[serviceKey{tenant, name}]
+	if s == nil {
+		r.mu.RUnlock()
+		return ServiceView{}, false
+	}
+	v := serviceView(s, now)
+	r.mu.RUnlock()
+	v.Maintenance = r.inMaintenance(tenant, name)
+	return v, true
+}
+
+// Maintenance reports whether tenant's service is in a maintenance window now.
+func (r *Registry) Maintenance(tenant, service string) bool { return r.inMaintenance(tenant, service) }
+
+// Components returns every component as dashboard/health shows them, from the services'
+// cached aggregates.
+func (r *Registry) Components() []ComponentView {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	svcs := make([]*service, 0, len(r.services))
+	for _, s := range r.services {
+		svcs = append(svcs, s)
+	}
+	_, comps := overall(svcs)
+	return comps
+}
