@@ -12,29 +12,43 @@ import (
 
 // TestDemo runs what `make demo` runs and drives it as its printout says: the services come
 // up healthy, a broken one turns unhealthy on the hub, a healed one recovers.
-func TestDemo(t *testing.T) {
-	dir := t.TempDir()
-	listen := freePort(t)
-	p := start(t, "demo", nil, demoBin, "--bin", filepath.Dir(hubBin), "--dir", filepath.Join(dir, "demo"), "--listen", listen,
-		"--gossip", freePortOn(t, "127.0.0.1"))
+// demo is a running `make demo`: its hub's address, the admin token it printed, and the URLs
+// that break and heal auth-service and the NATS stand-in.
+type demo struct {
+	proc                             *proc
+	listen, token, breakURL, healURL string
+	natsBreak, natsHeal              string
+}
 
-	var token, breakURL, healURL, natsBreak, natsHeal string
+// startDemo starts the demo binary and waits for its printout.
+func startDemo(t *testing.T) *demo {
+	t.Helper()
+	dir := t.TempDir()
+	d := &demo{listen: freePort(t)}
+	d.proc = start(t, "demo", nil, demoBin, "--bin", filepath.Dir(hubBin), "--dir", filepath.Join(dir, "demo"), "--listen", d.listen,
+		"--gossip", freePortOn(t, "127.0.0.1"))
 	eventually(t, 30*time.Second, "demo printout", func() error {
-		out := p.out.String()
+		out := d.proc.out.String()
 		if m := regexp.MustCompile(`Admin token:\s+(\S+)`).FindStringSubmatch(out); m != nil {
-			token = m[1]
+			d.token = m[1]
 		}
 		if m := regexp.MustCompile(`auth-service\s+curl -XPOST (\S+/break)\s+\|\s+curl -XPOST (\S+/heal)`).FindStringSubmatch(out); m != nil {
-			breakURL, healURL = m[1], m[2]
+			d.breakURL, d.healURL = m[1], m[2]
 		}
 		if m := regexp.MustCompile(`nats\s+curl -XPOST (\S+/nats/break)\s+\|\s+curl -XPOST (\S+/nats/heal)`).FindStringSubmatch(out); m != nil {
-			natsBreak, natsHeal = m[1], m[2]
+			d.natsBreak, d.natsHeal = m[1], m[2]
 		}
-		if token == "" || breakURL == "" || natsBreak == "" {
+		if d.token == "" || d.breakURL == "" || d.natsBreak == "" {
 			return fmt.Errorf("not yet printed: %q", out)
 		}
 		return nil
 	})
+	return d
+}
+
+func TestDemo(t *testing.T) {
+	d := startDemo(t)
+	p, listen, token, breakURL, healURL, natsBreak, natsHeal := d.proc, d.listen, d.token, d.breakURL, d.healURL, d.natsBreak, d.natsHeal
 	if !strings.Contains(p.out.String(), "http://"+listen+"/api/v1/dashboard/health") {
 		t.Fatalf("demo does not print the dashboard URL:\n%s", p.out.String())
 	}

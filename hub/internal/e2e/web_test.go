@@ -35,7 +35,7 @@ func screenshotDir(t *testing.T) string {
 // waitPage polls the page with js (an expression returning a string) until want(result) holds.
 func waitPage(t *testing.T, ctx context.Context, what, js string, want func(string) bool) string {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	var last string
 	for time.Now().Before(deadline) {
 		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
@@ -45,7 +45,7 @@ func waitPage(t *testing.T, ctx context.Context, what, js string, want func(stri
 		last = fmt.Sprint(v, " ", err)
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("page: %s: not within 15 s (last: %s)", what, last)
+	t.Fatalf("page: %s: not within 30 s (last: %s)", what, last)
 	return ""
 }
 
@@ -186,4 +186,60 @@ func TestDashboardPage(t *testing.T) {
 	}
 	shot("alerts-viewer")
 	t.Logf("screenshots in %s", shots)
+}
+
+// TestDashboardOnDemo: the page over `make demo`: signed in with the token the demo prints, it
+// lists the demo's services; breaking one turns its row unhealthy without a reload, and its
+// alert can be acknowledged from the page.
+func TestDashboardOnDemo(t *testing.T) {
+	ctx := browsertest.Context(t, "to test the dashboard page in a browser", 150*time.Second)
+	shots := screenshotDir(t)
+	d := startDemo(t)
+	url := "http://" + d.listen
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/"), chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), d.token), chromedp.Click(chromedp.CSS(`#signin-form button[type=submit]`)),
+		chromedp.Click(chromedp.CSS(`nav button[data-view=services]`))); err != nil {
+		t.Fatalf("sign in: %v", err)
+	}
+	rows := `Array.from(document.querySelectorAll("#svc-rows tr")).map(r => r.dataset.service + "=" + r.querySelector(".svc-status").textContent).sort().join(" ")`
+	want := []string{"api-gateway", "auth-service", "user-management", "trading-signal", "mt5-integration", "notification", "analytics"}
+	waitPage(t, ctx, "the demo's services, healthy", rows, func(s string) bool {
+		for _, name := range want {
+			if !strings.Contains(s, "default/"+name+"=healthy") {
+				return false
+			}
+		}
+		return true
+	})
+	res, err := http.Post(d.breakURL, "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	t.Cleanup(func() {
+		if res, err := http.Post(d.healURL, "text/plain", nil); err == nil {
+			res.Body.Close()
+		}
+	})
+	row := `(() => { const r = document.querySelector('tr[data-service="default/auth-service"] .svc-status'); return r ? r.textContent : ""; })()`
+	waitPage(t, ctx, "auth-service turns unhealthy without a reload", row, func(s string) bool { return s == "unhealthy" })
+	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(shots, "demo-services.png"), buf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`nav button[data-view=alerts]`))); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, ctx, "auth-service's alert with an acknowledge control", `document.querySelector('tr[data-component="auth-service"] button.ack') ? "yes" : "no"`,
+		func(s string) bool { return s == "yes" })
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`tr[data-component="auth-service"] button.ack`)),
+		chromedp.SendKeys(chromedp.ID("ack-comment"), "rolling back the deploy"),
+		chromedp.Click(chromedp.CSS(`#ack-form button[type=submit]`))); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, ctx, "who acknowledged and why", `(() => { const r = document.querySelector('tr[data-component="auth-service"] .ack-by'); return r ? r.textContent : ""; })()`,
+		func(s string) bool { return strings.Contains(s, "rolling back the deploy") })
 }
