@@ -73,6 +73,7 @@ func fleetAPI() http.Handler {
 	mux.Handle("GET /api/v1/dashboard/summary", serve([]byte(`{"status":"unhealthy"}`)))
 	mux.Handle("GET /api/v1/dashboard/health", serve(healthJSON))
 	mux.Handle("GET /api/v1/dashboard/alerts", serve(alertsJSON))
+	mux.Handle("GET /api/v1/dashboard/silences", serve([]byte(`{"silences":[],"count":0}`)))
 	mux.HandleFunc("GET /api/v1/dashboard/events", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.WriteHeader(http.StatusOK)

@@ -27,9 +27,15 @@ var contentTypes = map[string]string{
 	".svg":  "image/svg+xml",
 }
 
+// Files is the page's assets: index.html, app.js and style.css.
+func Files() fs.FS {
+	static, _ := fs.Sub(files, "static")
+	return static
+}
+
 // Handler serves the page at / and its assets at /static/{file}.
 func Handler() http.Handler {
-	static, _ := fs.Sub(files, "static")
+	static := Files()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := strings.TrimPrefix(r.URL.Path, "/static/")
 		if r.URL.Path == "/" {

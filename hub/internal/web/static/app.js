@@ -8,10 +8,13 @@ const PAGE = 50;
 const TOKEN_KEY = "centralhub.token";
 const state = {
   token: null, claims: {}, view: "overview", page: 0, lastEventId: "", abort: null,
-  services: new Map(), components: new Map(), alerts: new Map(), ack: null, detail: "",
+  services: new Map(), components: new Map(), alerts: new Map(), silences: new Map(), ack: null, detail: "", instance: "",
+  alertGroup: "open",
 };
 const serviceRank = { unhealthy: 0, degraded: 1, unknown: 2, healthy: 3 };
-const alertRank = { firing: 0, pending: 1, resolved: 2 };
+// An alert is filed under one group of the alerts view, in this order.
+const GROUPS = ["firing", "acknowledged", "suppressed", "silenced", "pending", "resolved"];
+const severityRank = { critical: 0, warning: 1, info: 2 };
 
 function claimsOf(token) {
   try {
@@ -92,10 +95,12 @@ async function start() {
 // ---- state
 
 async function loadAll() {
-  const [health, alerts] = await Promise.all([api("/api/v1/dashboard/health"), api("/api/v1/dashboard/alerts")]);
+  const [health, alerts, silences] = await Promise.all([api("/api/v1/dashboard/health"), api("/api/v1/dashboard/alerts"),
+    api("/api/v1/dashboard/silences")]);
   state.services = new Map(health.services.map((s) => [s.tenant + "/" + s.name, s]));
   state.components = new Map(health.components.map((c) => [c.tenant + "/" + c.name, c]));
   state.alerts = new Map(alerts.alerts.map((a) => [a.id, a]));
+  state.silences = new Map(silences.silences.map((x) => [x.id, x]));
   performance.mark("centralhub-data"); // the data has arrived: the overview's render is timed from here
   render();
 }
@@ -174,24 +179,33 @@ async function connect() {
 }
 
 function block(text) {
-  let id = "", name = "", data = "";
+  let id = "", name = "", raw = "";
   for (const line of text.split("\n")) {
     if (line.startsWith("id: ")) id = line.slice(4);
     else if (line.startsWith("event: ")) name = line.slice(7);
-    else if (line.startsWith("data: ")) data += line.slice(6);
+    else if (line.startsWith("data: ")) raw += line.slice(6);
   }
   if (!name) return;
   if (id) state.lastEventId = id;
-  apply(name, JSON.parse(data));
+  const data = JSON.parse(raw);
+  apply(name, data);
   scheduleRender();
   if (state.view === "graph" && (name === "service" || name === "component")) scheduleGraph();
-  if (state.view === "service" && name === "instance" && data.tenant + "/" + data.service === state.detail) scheduleHistory();
+  if ((state.view === "service" || state.view === "instance") && name === "instance" && data.tenant + "/" + data.service === state.detail) {
+    scheduleHistory();
+  }
+  if (name === "alert" && state.view === "alerts") scheduleSilences();
 }
 
-// The picture and the history are fetched again at most once a second while changes come.
-let graphTimer = null, historyTimer = null;
-function scheduleGraph() { if (!graphTimer) graphTimer = setTimeout(() => { graphTimer = null; loadGraph(); }, 1000); }
-function scheduleHistory() { if (!historyTimer) historyTimer = setTimeout(() => { historyTimer = null; loadHistory(); }, 1000); }
+// The picture, the history and the silences are fetched again at most once a second while
+// changes come.
+const timers = {};
+function once(name, fn) {
+  if (!timers[name]) timers[name] = setTimeout(() => { timers[name] = null; fn(); }, 1000);
+}
+const scheduleGraph = () => once("graph", loadGraph);
+const scheduleHistory = () => once("history", loadHistory);
+const scheduleSilences = () => once("silences", loadSilences);
 
 let pending = false;
 function scheduleRender() {
@@ -202,36 +216,89 @@ function scheduleRender() {
 
 // ---- views
 
-const VIEWS = ["overview", "services", "alerts", "graph", "service"];
+const VIEWS = ["overview", "services", "alerts", "graph", "service", "instance"];
+const PARTS = { service: 2, instance: 3 };
 
-// show opens a view: "overview", "services", "alerts", "graph", or "service/<tenant>/<name>".
-function show(route) {
+// show opens a view: "overview", "services", "alerts", "graph", "service/<tenant>/<name>" or
+// "instance/<tenant>/<service>/<instance>". A view the user opened takes the keyboard focus on
+// its heading, so the next Tab starts in it.
+function show(route, focus = true) {
   let [view, ...rest] = route.split("/");
-  if (!VIEWS.includes(view) || (view === "service" && rest.length !== 2)) view = "overview";
+  if (!VIEWS.includes(view) || rest.length !== (PARTS[view] || 0)) { view = "overview"; rest = []; }
+  const parts = rest.map(decodeURIComponent);
   state.view = view;
-  state.detail = view === "service" ? rest.map(decodeURIComponent).join("/") : "";
+  state.detail = PARTS[view] ? parts[0] + "/" + parts[1] : "";
+  state.instance = view === "instance" ? parts[2] : "";
   for (const v of VIEWS) $(v).hidden = v !== view;
   for (const b of document.querySelectorAll("nav button")) {
     if (b.dataset.view === view) b.setAttribute("aria-current", "page");
     else b.removeAttribute("aria-current");
   }
-  const hash = "#" + (view === "service" ? "service/" + rest.join("/") : view);
+  const hash = "#" + [view, ...rest].join("/");
   if (location.hash !== hash) history.pushState(null, "", hash);
-  if (view === "service") loadHistory();
+  if (PARTS[view]) { loadHistory(); refreshDetail(); }
   if (view === "graph") loadGraph();
+  if (view === "alerts") loadSilences();
   render();
+  if (focus) $(view + "-title").focus();
 }
 
 function render() {
   if (!state.token) return;
+  const keep = focusKey();
   if (state.view === "overview") renderOverview();
   else if (state.view === "services") renderServices();
   else if (state.view === "alerts") renderAlerts();
   else if (state.view === "service") renderService();
+  else if (state.view === "instance") renderInstance();
+  restoreFocus(keep);
 }
 
-function serviceLink(tenant, name) {
-  return el("a", { href: "#service/" + encodeURIComponent(tenant) + "/" + encodeURIComponent(name) }, name);
+// A render replaces rows; the keyboard focus on a link or button in a row (rows carry a
+// data-key) moves to the same control of the new row, so live updates never lose the user's
+// place.
+function focusKey() {
+  const a = document.activeElement;
+  const row = a && a.closest && a.closest("[data-key]");
+  return row && a !== row ? { key: row.dataset.key, tag: a.tagName.toLowerCase(), cls: a.className } : null;
+}
+
+function restoreFocus(k) {
+  if (!k || (document.activeElement && document.activeElement !== document.body)) return;
+  const row = [...document.querySelectorAll("[data-key]")].find((r) => r.dataset.key === k.key);
+  const target = row && [...row.querySelectorAll(k.tag)].find((e) => e.className === k.cls);
+  if (target) target.focus();
+}
+
+const route = (...parts) => "#" + parts.map(encodeURIComponent).join("/");
+const serviceLink = (tenant, name) => el("a", { href: route("service", tenant, name) }, name);
+
+// refreshDetail reads the open service again every 10 s: check outputs and latencies change
+// without an event.
+let detailTimer = null, detailGen = 0;
+async function refreshDetail() {
+  clearTimeout(detailTimer);
+  const gen = ++detailGen;
+  const key = state.detail;
+  const [tenant, name] = key.split("/");
+  try {
+    const h = await api("/api/v1/dashboard/health?service=" + encodeURIComponent(name) + "&tenant=" + encodeURIComponent(tenant));
+    const s = h.services.find((x) => x.tenant === tenant);
+    if (s && state.detail === key) { state.services.set(key, s); render(); }
+  } catch (e) { /* the stream still brings status changes */ }
+  if (state.detail === key && gen === detailGen) detailTimer = setTimeout(refreshDetail, 10000);
+}
+
+function checksTable(i) {
+  return el("table", { class: "list", "aria-label": "Checks of " + i.instance },
+    el("thead", {}, el("tr", {}, el("th", {}, "Check"), el("th", {}, "Kind"), el("th", {}, "Status"), el("th", {}, "Output"),
+      el("th", {}, "Latency"))),
+    el("tbody", {}, ...i.checks.map((c) => el("tr", { "data-check": c.name }, el("td", {}, c.name + (c.component ? " (" + c.component + ")" : "")),
+      el("td", {}, c.kind), el("td", {}, badge(c.status)), el("td", { class: "output" }, c.output), el("td", {}, c.latency_ms.toFixed(1) + " ms")))));
+}
+
+function instanceLine(i) {
+  return el("p", {}, badge(i.status), " ", i.address || "", " — last report " + age(i.last_seen), " — config " + i.config.status);
 }
 
 function renderService() {
@@ -244,30 +311,78 @@ function renderService() {
     return;
   }
   $("service-status").replaceChildren("Status: ", badge(s.status), s.maintenance ? " (in maintenance)" : "");
-  $("service-instances").replaceChildren(...s.instances.map((i) => el("div", { class: "instance", "data-instance": i.instance },
-    el("h3", {}, "Instance " + i.instance + " "), el("p", {}, badge(i.status), " ", i.address || "", " — last report " + age(i.last_seen),
-      " — config " + i.config.status),
-    el("table", { class: "list", "aria-label": "Checks of " + i.instance },
-      el("thead", {}, el("tr", {}, el("th", {}, "Check"), el("th", {}, "Status"), el("th", {}, "Output"), el("th", {}, "Latency"))),
-      el("tbody", {}, ...i.checks.map((c) => el("tr", {}, el("td", {}, c.name), el("td", {}, badge(c.status)), el("td", {}, c.output),
-        el("td", {}, c.latency_ms.toFixed(1) + " ms"))))))));
+  $("service-instances").replaceChildren(...s.instances.map((i) => el("div", { class: "instance", "data-instance": i.instance, "data-key": "i:" + i.instance },
+    el("h3", {}, el("a", { href: route("instance", tenant, name, i.instance) }, "Instance " + i.instance)), instanceLine(i), checksTable(i))));
+}
+
+function renderInstance() {
+  const [tenant, name] = state.detail.split("/");
+  const s = state.services.get(state.detail);
+  const i = s && s.instances.find((x) => x.instance === state.instance);
+  $("instance-title").textContent = "Instance " + state.instance + " of " + name + " (tenant " + tenant + ")";
+  $("instance-service").replaceChildren("Service: ", serviceLink(tenant, name), s ? " " : "", s ? badge(s.status) : "");
+  if (!i) {
+    $("instance-status").replaceChildren("Not registered now (its history below may still say what happened).");
+    $("instance-config").replaceChildren();
+    $("instance-checks").replaceChildren();
+    return;
+  }
+  $("instance-status").replaceChildren(instanceLine(i));
+  const problems = i.config.problems || [];
+  $("instance-config").replaceChildren(...(problems.length ? [el("h3", {}, "Config problems"), el("ul", {}, ...problems.map((p) =>
+    el("li", {}, [p.file, p.key].filter(Boolean).join(" ") + ": " + p.reason)))] : []));
+  $("instance-checks").replaceChildren(checksTable(i));
 }
 
 async function loadHistory() {
-  const key = state.detail;
+  const key = state.detail, inst = state.instance, view = state.view;
   const [tenant, name] = key.split("/");
+  const out = view === "instance" ? "instance-" : "service-";
+  let path = "/api/v1/dashboard/services/" + encodeURIComponent(name) + "/history?since=24h&tenant=" + encodeURIComponent(tenant);
+  if (inst) path += "&instance=" + encodeURIComponent(inst);
   try {
-    const h = await api("/api/v1/dashboard/services/" + encodeURIComponent(name) + "/history?since=24h&tenant=" + encodeURIComponent(tenant));
-    if (state.detail !== key) return;
+    const h = await api(path);
+    if (state.detail !== key || state.instance !== inst) return;
     const pct = (v) => (v === null || v === undefined ? "no samples" : v + "%");
-    $("service-uptime").textContent = "Uptime: 1 h " + pct(h.uptime["1h"]) + ", 24 h " + pct(h.uptime["24h"]) + ", 7 d " + pct(h.uptime["7d"]) + ".";
-    $("service-transitions").replaceChildren(...h.transitions.slice(-50).reverse().map((t) => el("tr", {},
+    $(out + "uptime").textContent = "Uptime: 1 h " + pct(h.uptime["1h"]) + ", 24 h " + pct(h.uptime["24h"]) + ", 7 d " + pct(h.uptime["7d"]) + ".";
+    $(out + "transitions").replaceChildren(...h.transitions.slice(-50).reverse().map((t) => el("tr", {},
       el("td", {}, new Date(t.at).toLocaleString()), el("td", {}, t.instance), el("td", {}, t.check || "(instance)"),
       el("td", {}, (t.from || "—") + " → " + (t.to || "gone")), el("td", {}, t.output || ""))));
+    if (view === "instance") $("instance-latency").replaceChildren(...h.latency.map(latencyFigure));
   } catch (e) {
-    $("service-uptime").textContent = e.status === 404 ? "No history." : "History unavailable: " + e.message;
-    $("service-transitions").replaceChildren();
+    $(out + "uptime").textContent = e.status === 404 ? "No history." : "History unavailable: " + e.message;
+    $(out + "transitions").replaceChildren();
   }
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+// latencyFigure draws one check's average latency over the history's range as a line, with
+// the figures written beside it.
+function latencyFigure(series) {
+  const pts = series.points;
+  const top = Math.max(...pts.map((p) => p.avg_ms), 0.001);
+  const peak = Math.max(...pts.map((p) => p.max_ms), 0);
+  const n = pts.reduce((k, p) => k + p.samples, 0);
+  const mean = pts.reduce((k, p) => k + p.avg_ms * p.samples, 0) / Math.max(n, 1);
+  const text = series.check + ": average " + mean.toFixed(1) + " ms, highest " + peak.toFixed(1) + " ms (" + n + (n === 1 ? " sample)" : " samples)");
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("viewBox", "0 0 300 40");
+  svg.setAttribute("class", "spark");
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", text);
+  const t0 = Date.parse(pts.length ? pts[0].at : 0), t1 = Date.parse(pts.length ? pts[pts.length - 1].at : 0);
+  const xy = pts.map((p) => [t1 > t0 ? ((Date.parse(p.at) - t0) / (t1 - t0)) * 296 + 2 : 150, 38 - (p.avg_ms / top) * 34]);
+  const line = document.createElementNS(SVG, "polyline");
+  line.setAttribute("points", xy.map(([x, y]) => x.toFixed(1) + "," + y.toFixed(1)).join(" "));
+  svg.append(line);
+  if (xy.length === 1) { // a line needs two points: one is a dot
+    const dot = document.createElementNS(SVG, "circle");
+    dot.setAttribute("cx", xy[0][0].toFixed(1));
+    dot.setAttribute("cy", xy[0][1].toFixed(1));
+    dot.setAttribute("r", "2.5");
+    svg.append(dot);
+  }
+  return el("figure", { class: "latency", "data-check": series.check }, svg, el("figcaption", {}, text));
 }
 
 // loadGraph draws the hub's own picture of the graph; a service node opens the service.
@@ -282,10 +397,11 @@ async function loadGraph() {
       const [tenant, name] = g.id.split("/");
       g.setAttribute("tabindex", "0");
       g.setAttribute("role", "link");
+      g.setAttribute("aria-label", "Service " + name + (g.querySelector("title") ? ": " + g.querySelector("title").textContent : ""));
       g.classList.add("clickable");
-      const open = () => show("service/" + encodeURIComponent(tenant) + "/" + encodeURIComponent(name));
+      const open = () => show(route("service", tenant, name).slice(1));
       g.addEventListener("click", open);
-      g.addEventListener("keydown", (ev) => { if (ev.key === "Enter") open(); });
+      g.addEventListener("keydown", (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); open(); } });
     }
     $("graph-picture").replaceChildren(svg);
   } catch (e) {
@@ -305,14 +421,43 @@ function renderOverview() {
   $("inst-counts").replaceChildren(...Object.entries(inst).map(([k, n]) => el("tr", {}, el("td", {}, badge(k)), el("td", {}, n))));
   const firing = [...state.alerts.values()].filter((a) => a.state === "firing").sort(byAlert);
   $("firing").replaceChildren(...(firing.length ? firing.map((a) => el("li", {}, badge(a.severity === "critical" ? "critical" : "warning"), " ",
-    a.component + ": " + a.summary, a.acknowledged && a.ack ? " — acknowledged by " + a.ack.by + ": " + a.ack.comment : "")) : [el("li", {}, "none")]));
+    a.component + ": " + a.summary, handling(a).length ? " — " + handling(a).join("; ") : "")) : [el("li", {}, "none")]));
   if (performance.getEntriesByName("centralhub-data").length && !performance.getEntriesByName("centralhub-overview").length) {
     performance.measure("centralhub-overview", "centralhub-data"); // read by make bench
   }
 }
 
+// groupOf files an alert under one group: resolved and pending by state; a firing alert under
+// suppressed, silenced or acknowledged when it is, in that order, and firing when nobody has
+// it in hand.
+function groupOf(a) {
+  if (a.state !== "firing") return a.state;
+  if (a.suppressed_by) return "suppressed";
+  if ((a.silenced_by || []).length) return "silenced";
+  if (a.acknowledged) return "acknowledged";
+  return "firing";
+}
+
 function byAlert(a, b) {
-  return (alertRank[a.state] - alertRank[b.state]) || (a.acknowledged - b.acknowledged) || a.component.localeCompare(b.component);
+  return (GROUPS.indexOf(groupOf(a)) - GROUPS.indexOf(groupOf(b))) || ((severityRank[a.severity] ?? 3) - (severityRank[b.severity] ?? 3))
+    || a.component.localeCompare(b.component) || a.id.localeCompare(b.id);
+}
+
+// handling says who has the alert in hand and why: the acknowledgement, the cause that
+// suppresses it, the silences that mute it.
+function handling(a) {
+  const out = [];
+  if (a.acknowledged && a.ack) {
+    out.push("acknowledged by " + a.ack.by + " " + age(a.ack.at) + ": " + (a.ack.comment || "(no comment)") +
+      (a.ack.expires_at ? " (until " + new Date(a.ack.expires_at).toLocaleString() + ")" : ""));
+  }
+  if (a.suppressed_by) out.push("suppressed: caused by " + a.suppressed_by);
+  for (const id of a.silenced_by || []) {
+    const x = state.silences.get(id);
+    out.push(x ? "silenced by " + x.created_by + ": " + x.comment : "silenced (" + id + ")");
+  }
+  if (a.flapping) out.push("flapping");
+  return out;
 }
 
 function lastReport(s) {
@@ -329,7 +474,7 @@ function renderServices() {
   const pages = Math.max(1, Math.ceil(rows.length / PAGE));
   state.page = Math.min(state.page, pages - 1);
   const page = rows.slice(state.page * PAGE, (state.page + 1) * PAGE);
-  $("svc-rows").replaceChildren(...page.map((s) => el("tr", { "data-service": s.tenant + "/" + s.name },
+  $("svc-rows").replaceChildren(...page.map((s) => el("tr", { "data-service": s.tenant + "/" + s.name, "data-key": "s:" + s.tenant + "/" + s.name },
     el("td", {}, serviceLink(s.tenant, s.name)), el("td", {}, s.tenant), el("td", { class: "svc-status" }, badge(s.status), s.maintenance ? " (maintenance)" : ""),
     el("td", {}, s.instances.length), el("td", {}, age(lastReport(s))))));
   $("page").textContent = "page " + (state.page + 1) + " of " + pages + " (" + rows.length + " services)";
@@ -338,21 +483,64 @@ function renderServices() {
 }
 
 function renderAlerts() {
-  const list = [...state.alerts.values()].sort(byAlert);
-  $("alert-rows").replaceChildren(...list.map((a) => {
-    const ack = a.acknowledged && a.ack ? "by " + a.ack.by + ": " + a.ack.comment : a.suppressed_by ? "suppressed by " + a.suppressed_by
-      : (a.silenced_by || []).length ? "silenced" : "";
+  const all = [...state.alerts.values()];
+  const counts = Object.fromEntries(GROUPS.map((g) => [g, 0]));
+  for (const a of all) counts[groupOf(a)]++;
+  counts.open = all.length - counts.resolved;
+  counts.all = all.length;
+  for (const c of document.querySelectorAll("#alert-groups .count")) c.textContent = "(" + counts[c.dataset.group] + ")";
+  const want = state.alertGroup;
+  const list = all.filter((a) => want === "all" || (want === "open" ? a.state !== "resolved" : groupOf(a) === want)).sort(byAlert);
+  $("alert-rows").replaceChildren(...(list.length ? list.map(alertRow)
+    : [el("tr", {}, el("td", { colspan: "6" }, "No alerts in this group."))]));
+  renderSilences();
+}
+
+function alertRow(a) {
+  const actions = el("td", {});
+  if (canOperate() && a.state === "firing" && !a.acknowledged) {
+    actions.append(el("button", { type: "button", class: "ack", "aria-label": "Acknowledge " + a.component, onclick: () => openAck(a) }, "Acknowledge"));
+  }
+  if (canOperate() && a.state === "firing" && a.acknowledged) {
+    actions.append(el("button", { type: "button", class: "unack", "aria-label": "Unacknowledge " + a.component, onclick: () => unack(a) }, "Unacknowledge"));
+  }
+  const where = [a.service && a.service !== a.component ? "service " + a.service : "", a.instance ? "instance " + a.instance : "",
+    a.check ? "check " + a.check : ""].filter(Boolean).join(", ");
+  return el("tr", { "data-alert": a.id, "data-key": "a:" + a.id, "data-component": a.component, "data-group": groupOf(a) },
+    el("td", { class: "group" }, badge(groupOf(a))), el("td", {}, badge(a.severity)), el("td", {}, a.component, where ? el("br") : "", where),
+    el("td", {}, a.summary, el("br"), el("span", { class: "hint" }, a.rule + ", since " + age(a.fired_at || a.started_at))),
+    el("td", { class: "ack-by" }, handling(a).join("; ")), actions);
+}
+
+async function loadSilences() {
+  try {
+    const body = await api("/api/v1/dashboard/silences");
+    state.silences = new Map(body.silences.map((x) => [x.id, x]));
+    if (state.view === "alerts") render();
+  } catch (e) {
+    $("silence-rows").replaceChildren(el("tr", {}, el("td", { colspan: "6" }, "Silences unavailable: " + e.message)));
+  }
+}
+
+function matchersText(ms) {
+  return ms.map((m) => m.name + (m.is_regex ? "=~" : "=") + JSON.stringify(m.value)).join(", ");
+}
+
+function renderSilences() {
+  const list = [...state.silences.values()].filter((x) => x.state !== "expired").sort((a, b) => a.id.localeCompare(b.id));
+  $("silence-rows").replaceChildren(...(list.length ? list.map((x) => {
+    const when = x.schedule ? x.schedule.weekly.map((w) => w.day + " " + w.start + "–" + w.end).join(", ") + " (" + (x.schedule.timezone || "UTC") + ")"
+      : new Date(x.starts_at).toLocaleString() + " – " + new Date(x.ends_at).toLocaleString();
     const actions = el("td", {});
-    if (canOperate() && a.state === "firing" && !a.acknowledged) {
-      actions.append(el("button", { type: "button", class: "ack", "aria-label": "Acknowledge " + a.component,
-        onclick: () => openAck(a) }, "Acknowledge"));
-    }
-    return el("tr", { "data-alert": a.id, "data-component": a.component }, el("td", {}, a.state), el("td", {}, a.severity),
-      el("td", {}, a.component), el("td", {}, a.summary), el("td", { class: "ack-by" }, ack), actions);
-  }));
+    if (canOperate()) actions.append(el("button", { type: "button", class: "expire", "aria-label": "Expire silence " + x.id, onclick: () => expire(x) }, "Expire"));
+    return el("tr", { "data-silence": x.id, "data-key": "x:" + x.id }, el("td", {}, x.state), el("td", {}, matchersText(x.matchers)), el("td", {}, when),
+      el("td", {}, x.created_by), el("td", {}, x.comment), actions);
+  }) : [el("tr", {}, el("td", { colspan: "6" }, "No silences."))]));
 }
 
 // ---- actions (the server checks the role again)
+
+function result(text) { $("action-result").textContent = text; }
 
 function openAck(a) {
   state.ack = a;
@@ -361,18 +549,34 @@ function openAck(a) {
   $("ack-comment").focus();
 }
 
+function closeAck() {
+  $("ack-form").hidden = true;
+  $("alerts-title").focus();
+}
+
+const ackPath = (a) => "/api/v1/dashboard/alerts/" + encodeURIComponent(a.component) + "/acknowledge?tenant=" + encodeURIComponent(a.tenant);
+
 async function submitAck(ev) {
   ev.preventDefault();
   const a = state.ack;
+  const body = { comment: $("ack-comment").value };
+  if ($("ack-hours").value) body.expires_in = $("ack-hours").value + "h";
   try {
-    await api("/api/v1/dashboard/alerts/" + encodeURIComponent(a.component) + "/acknowledge?tenant=" + encodeURIComponent(a.tenant), {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ comment: $("ack-comment").value }),
-    });
-    $("action-result").textContent = "Acknowledged " + a.component + ".";
-    $("ack-form").hidden = true;
+    await api(ackPath(a), { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    result("Acknowledged " + a.component + ".");
     $("ack-comment").value = "";
+    closeAck();
   } catch (e) {
-    $("action-result").textContent = "Acknowledge failed: " + e.message;
+    result("Acknowledge failed: " + e.message);
+  }
+}
+
+async function unack(a) {
+  try {
+    await api(ackPath(a), { method: "DELETE" });
+    result("Unacknowledged " + a.component + ".");
+  } catch (e) {
+    result("Unacknowledge failed: " + e.message);
   }
 }
 
@@ -385,9 +589,20 @@ async function submitSilence(ev) {
       method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ matchers: [{ name: "service", value: $("sil-service").value }], starts_at: now.toISOString(), ends_at: ends.toISOString(), comment: $("sil-comment").value }),
     });
-    $("action-result").textContent = "Silenced " + $("sil-service").value + ".";
+    result("Silenced " + $("sil-service").value + ".");
+    loadSilences();
   } catch (e) {
-    $("action-result").textContent = "Silence failed: " + e.message;
+    result("Silence failed: " + e.message);
+  }
+}
+
+async function expire(x) {
+  try {
+    await api("/api/v1/dashboard/silences/" + encodeURIComponent(x.id), { method: "DELETE" });
+    result("Expired the silence of " + matchersText(x.matchers) + ".");
+    loadSilences();
+  } catch (e) {
+    result("Expire failed: " + e.message);
   }
 }
 
@@ -401,18 +616,25 @@ document.addEventListener("DOMContentLoaded", () => {
       await signIn($("token").value);
     } catch (e) {
       $("signin-error").textContent = "Sign-in failed: " + (e.status === 401 ? "the hub refused this token (" + e.message + ")" : e.message);
+      $("token").focus();
     }
   });
+  $("skip").addEventListener("click", (ev) => { ev.preventDefault(); $(state.token ? state.view + "-title" : "token").focus(); });
   $("signout").addEventListener("click", signOut);
   for (const b of document.querySelectorAll("nav button")) b.addEventListener("click", () => show(b.dataset.view));
   window.addEventListener("hashchange", () => { if (state.token) show(location.hash.slice(1)); });
   $("filter").addEventListener("input", () => { state.page = 0; render(); });
   $("prev").addEventListener("click", () => { state.page--; render(); });
   $("next").addEventListener("click", () => { state.page++; render(); });
+  for (const r of document.querySelectorAll("#alert-groups input")) {
+    r.addEventListener("change", () => { state.alertGroup = r.value; render(); });
+  }
   $("ack-form").addEventListener("submit", submitAck);
-  $("ack-cancel").addEventListener("click", () => { $("ack-form").hidden = true; });
+  $("ack-cancel").addEventListener("click", closeAck);
+  $("ack-form").addEventListener("keydown", (ev) => { if (ev.key === "Escape") closeAck(); });
   $("silence-form").addEventListener("submit", submitSilence);
-  setInterval(() => { if (state.view === "services") render(); }, 5000); // report ages move on
+  setInterval(() => { if (state.view === "services" || state.view === "alerts") render(); }, 5000); // ages move on
+  setInterval(() => { if (state.view === "alerts") loadSilences(); }, 15000); // silences that match no alert yet
   const saved = sessionStorage.getItem(TOKEN_KEY);
   if (saved) signIn(saved).catch(() => sessionStorage.removeItem(TOKEN_KEY));
 });
