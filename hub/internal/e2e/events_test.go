@@ -14,19 +14,18 @@ import (
 	"github.com/centralhub/centralhub/pkg/status"
 )
 
-// TestEventsFromTheHub: the hub binary streams a report's change to a viewer as it happens, and
-// ends the stream when it stops.
-func TestEventsFromTheHub(t *testing.T) {
-	dir := t.TempDir()
-	h := startHub(t, dir+"/data", freePort(t))
-	req, _ := http.NewRequest(http.MethodGet, h.url+"/api/v1/dashboard/events", nil)
-	req.Header.Set("Authorization", "Bearer "+issue(t, auth.Viewer, "default", ""))
+// streamLines opens the hub's event stream with token and returns its lines as they come; the
+// channel closes when the stream ends.
+func streamLines(t *testing.T, hubURL, token string) <-chan string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, hubURL+"/api/v1/dashboard/events", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("open the stream: %v %v", res, err)
 	}
-	defer res.Body.Close()
-	lines := make(chan string, 100)
+	t.Cleanup(func() { res.Body.Close() })
+	lines := make(chan string, 1000)
 	go func() {
 		defer close(lines)
 		sc := bufio.NewScanner(res.Body)
@@ -34,6 +33,15 @@ func TestEventsFromTheHub(t *testing.T) {
 			lines <- sc.Text()
 		}
 	}()
+	return lines
+}
+
+// TestEventsFromTheHub: the hub binary streams a report's change to a viewer as it happens, and
+// ends the stream when it stops.
+func TestEventsFromTheHub(t *testing.T) {
+	dir := t.TempDir()
+	h := startHub(t, dir+"/data", freePort(t))
+	lines := streamLines(t, h.url, issue(t, auth.Viewer, "default", ""))
 	rep := protocol.Report{Version: 1, Tenant: "default", Service: "orders", Instance: "o1", Boot: 1, Seq: 1,
 		Interval: protocol.Duration(10 * time.Second), Checks: []protocol.CheckResult{{Name: "web", Kind: "http", Status: status.Critical, Output: "HTTP 503"}}}
 	body, _ := json.Marshal(rep)

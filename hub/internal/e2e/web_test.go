@@ -456,3 +456,59 @@ func TestDashboardKeyboard(t *testing.T) {
 	key(kb.Enter)
 	focusIs("a node opens its service", "h2#service-title Service billing")
 }
+
+// TestDashboardResumes: the page's event stream drops (a proxy between the browser and the hub
+// cuts every connection) while a service turns unhealthy; when the hub is reachable again the
+// page resumes with Last-Event-ID and shows the change without reading the state again. After
+// the hub restarts, it cannot resume (the ID is the old hub's): the page reads the state afresh.
+func TestDashboardResumes(t *testing.T) {
+	dir := t.TempDir()
+	listen := freePort(t)
+	h := startHub(t, dir+"/data", listen)
+	px := newTCPProxy(t, listen)
+	ctx := browsertest.Context(t, "to test the dashboard page in a browser", 120*time.Second)
+	report := webReporter(t, h) // reports go straight to the hub, at the same address after its restart
+	report("orders", "orders-1", status.Passing)
+	if err := chromedp.Do(ctx, chromedp.Navigate("http://"+px.ln.Addr().String()+"/"), chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), issue(t, auth.Admin, "*", "")), chromedp.Click(chromedp.CSS(`#signin-form button[type=submit]`)),
+		chromedp.Click(chromedp.CSS(`nav button[data-view=services]`))); err != nil {
+		t.Fatalf("sign in: %v", err)
+	}
+	rowStatus := `(() => { const r = document.querySelector('tr[data-service="default/orders"] .svc-status'); return r ? r.textContent : ""; })()`
+	liveText := `document.getElementById("live").textContent`
+	healthReads := `String(performance.getEntriesByType("resource").filter(e => e.name.includes("/api/v1/dashboard/health")).length)`
+	waitPage(t, ctx, "orders healthy", rowStatus, func(s string) bool { return s == "healthy" })
+	waitPage(t, ctx, "live", liveText, func(s string) bool { return s == "live" })
+
+	// The drop: the change is on the hub's stream (read here directly) before the page can reach
+	// the hub again, so only a resume can bring it.
+	direct := streamLines(t, h.url, issue(t, auth.Viewer, "default", ""))
+	px.cut()
+	waitPage(t, ctx, "the page sees the drop", liveText, func(s string) bool { return s != "live" })
+	report("orders", "orders-1", status.Critical)
+	published := time.After(10 * time.Second)
+	for seen := false; !seen; {
+		select {
+		case line := <-direct:
+			seen = strings.HasPrefix(line, "data: ") && strings.Contains(line, `"name":"orders"`) && strings.Contains(line, `"status":"unhealthy"`)
+		case <-published:
+			t.Fatal("the change never reached the hub's stream")
+		}
+	}
+	if v, _ := chromedp.Run(ctx, chromedp.Evaluate[string](rowStatus)); v != "healthy" {
+		t.Fatalf("the row changed during the drop: %q", v)
+	}
+	px.restore()
+	waitPage(t, ctx, "orders unhealthy after the resume", rowStatus, func(s string) bool { return s == "unhealthy" })
+	if v, _ := chromedp.Run(ctx, chromedp.Evaluate[string](healthReads)); v != "1" {
+		t.Fatalf("the page read the state %s times: it should have resumed, not read it again", v)
+	}
+
+	// The restart: the page's last ID is the old hub's, so the new one says reset.
+	h.stop(t)
+	startHub(t, dir+"/data", listen)
+	report("orders", "orders-1", status.Passing)
+	waitPage(t, ctx, "orders healthy after the restart", rowStatus, func(s string) bool { return s == "healthy" })
+	waitPage(t, ctx, "the state read again after the reset", healthReads, func(s string) bool { return s == "2" })
+	waitPage(t, ctx, "live again", liveText, func(s string) bool { return s == "live" })
+}

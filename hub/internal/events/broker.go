@@ -96,6 +96,10 @@ func (b *Broker) Start(lastID string) (c Cursor, resumed bool) {
 	return Cursor{next: seq + 1}, true
 }
 
+// ID is the event ID that resumes at c: the last event's before it. A stream sends it first, so
+// a client that drops before any event came can still resume.
+func (b *Broker) ID(c Cursor) string { return b.epoch + "-" + strconv.FormatUint(c.next-1, 10) }
+
 // Read returns the events from c on (at most max), the cursor after them, and a channel closed
 // at the next publish, to wait on when there were none. lost is set when the reader fell so far
 // behind that events it had not read were dropped: it must read the state afresh.

@@ -31,7 +31,9 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) error {
 		h.Set(eventsReset, "true")
 	}
 	w.WriteHeader(http.StatusOK)
-	if _, err := fmt.Fprint(w, "retry: 2000\n\n"); err != nil {
+	// The first block names where the stream starts (an id without data dispatches no event),
+	// so a client that drops before any event came resumes from there.
+	if _, err := fmt.Fprintf(w, "retry: 2000\nid: %s\n\n", s.cfg.Events.ID(cur)); err != nil {
 		return nil // the client went away
 	}
 	fl.Flush()
@@ -77,5 +79,6 @@ func (s *Server) StopStreams() { s.stopStreams.Do(func() { close(s.streamsDone) 
 // Broker is what the API needs of the events broker.
 type Broker interface {
 	Start(lastID string) (events.Cursor, bool)
+	ID(c events.Cursor) string
 	Read(c events.Cursor, max int) ([]events.Event, events.Cursor, <-chan struct{}, bool)
 }

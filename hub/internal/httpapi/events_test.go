@@ -47,7 +47,7 @@ func (e *env) openEvents(token, lastID string) *stream {
 			line := sc.Text()
 			switch {
 			case line == "":
-				if ev.name != "" {
+				if ev.name != "" || ev.id != "" { // an id alone is where the stream starts
 					s.events <- ev
 				}
 				ev = sseEvent{}
@@ -182,5 +182,32 @@ func TestEventsStream(t *testing.T) {
 	}
 	if r := e.openEvents(e.token(auth.Agent, "default", "orders"), ""); r.res.StatusCode != 403 {
 		t.Fatalf("agent token: %d", r.res.StatusCode)
+	}
+}
+
+// TestEventsStreamStartsWithItsPosition: a new stream's first block is an id alone, where it
+// starts; a client that drops before any event came resumes from it and misses nothing.
+func TestEventsStreamStartsWithItsPosition(t *testing.T) {
+	e := newEnv(t, false)
+	viewer := e.token(auth.Viewer, "default", "")
+	s := e.openEvents(viewer, "")
+	first := s.next(t)
+	if first.name != "" || first.data != "" || !strings.Contains(first.id, "-") {
+		t.Fatalf("first block: %+v, want an id alone", first)
+	}
+	s.res.Body.Close()
+	if r := e.do("POST", "/api/v1/agent/reports", e.token(auth.Agent, "default", "orders"), reportJSON(t, "default", "orders", "o1", status.Critical)); r.code != 200 {
+		t.Fatalf("report: %d %s", r.code, r.body)
+	}
+	e.watch.Poll()
+	again := e.openEvents(viewer, first.id)
+	if again.res.Header.Get("Centralhub-Events-Reset") != "" {
+		t.Fatal("the stream's own starting ID was told to reset")
+	}
+	if ev := again.next(t); ev.name != "" {
+		t.Fatalf("the resumed stream's first block: %+v, want its position", ev)
+	}
+	if ev := again.next(t); ev.name == "" || !strings.Contains(ev.data, `"orders"`) || !strings.Contains(ev.data, `"critical"`) && !strings.Contains(ev.data, `"unhealthy"`) {
+		t.Fatalf("the change made while away: %+v", ev)
 	}
 }

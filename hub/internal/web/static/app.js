@@ -87,7 +87,7 @@ async function start() {
   const c = state.claims;
   $("whoami").textContent = (c.sub || "?") + " (" + (c.role || "?") + ", tenant " + (c.tenant || "?") + ")";
   for (const f of document.querySelectorAll(".operator")) f.hidden = !canOperate();
-  connect(); // before the state is read: nothing changes unseen between the two
+  await new Promise((opened) => connect(opened)); // the stream first: nothing changes unseen between the two
   await loadAll();
   show(location.hash.slice(1) || "overview");
 }
@@ -148,13 +148,15 @@ function live(on, text) {
   $("live").textContent = text || (on ? "live" : "reconnecting…");
 }
 
-async function connect() {
+// connect follows the event stream, calling opened once the hub has started it (or failed to).
+async function connect(opened = () => {}) {
   const ctrl = new AbortController();
   state.abort = ctrl;
   const headers = { Authorization: "Bearer " + state.token };
   if (state.lastEventId) headers["Last-Event-ID"] = state.lastEventId;
   try {
     const res = await fetch("/api/v1/dashboard/events", { headers, signal: ctrl.signal, cache: "no-store" });
+    opened();
     if (res.status === 401) { live(false, "signed out: token no longer valid"); return; }
     if (!res.ok) throw new Error("events: " + res.status);
     live(true);
@@ -172,6 +174,7 @@ async function connect() {
       }
     }
   } catch (e) {
+    opened();
     if (ctrl.signal.aborted) return;
   }
   live(false);
@@ -185,8 +188,8 @@ function block(text) {
     else if (line.startsWith("event: ")) name = line.slice(7);
     else if (line.startsWith("data: ")) raw += line.slice(6);
   }
+  if (id) state.lastEventId = id; // the stream's first block is an id alone: where it starts
   if (!name) return;
-  if (id) state.lastEventId = id;
   const data = JSON.parse(raw);
   apply(name, data);
   scheduleRender();
