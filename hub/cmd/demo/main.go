@@ -36,12 +36,15 @@ func main() {
 	}
 }
 
-// standIn is a demo service: an HTTP server whose /healthz answers 200 until /break.
+// standIn is a demo service: an HTTP server whose /healthz answers 200 until /break, and
+// which the control server can stop (its port refuses connections) and start again.
 type standIn struct {
 	name   string
+	addr   string
 	broken atomic.Bool
-	ln     net.Listener
-	srv    *http.Server
+	mux    *http.ServeMux
+	mu     sync.Mutex
+	srv    *http.Server // nil while stopped
 }
 
 func newStandIn(name string) (*standIn, error) {
@@ -49,29 +52,57 @@ func newStandIn(name string) (*standIn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen for %s: %w", name, err)
 	}
-	s := &standIn{name: name, ln: ln}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	s := &standIn{name: name, addr: ln.Addr().String(), mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if s.broken.Load() {
 			http.Error(w, name+" is broken (demo)", http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintf(w, "%s ok\n", name)
 	})
-	mux.HandleFunc("POST /break", func(w http.ResponseWriter, _ *http.Request) {
+	s.mux.HandleFunc("POST /break", func(w http.ResponseWriter, _ *http.Request) {
 		s.broken.Store(true)
 		fmt.Fprintf(w, "%s broken\n", name)
 	})
-	mux.HandleFunc("POST /heal", func(w http.ResponseWriter, _ *http.Request) {
+	s.mux.HandleFunc("POST /heal", func(w http.ResponseWriter, _ *http.Request) {
 		s.broken.Store(false)
 		fmt.Fprintf(w, "%s healed\n", name)
 	})
-	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = s.srv.Serve(ln) }()
+	s.serve(ln)
 	return s, nil
 }
 
-func (s *standIn) url() string { return "http://" + s.ln.Addr().String() }
+func (s *standIn) serve(ln net.Listener) {
+	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 5 * time.Second}
+	s.srv = srv
+	go func() { _ = srv.Serve(ln) }()
+}
+
+// setStopped stops the service (its listener and connections close) or starts it again on the
+// same address.
+func (s *standIn) setStopped(stopped bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if stopped {
+		if s.srv == nil {
+			return nil
+		}
+		err := s.srv.Close()
+		s.srv = nil
+		return err
+	}
+	if s.srv != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		return fmt.Errorf("start %s: %w", s.name, err)
+	}
+	s.serve(ln)
+	return nil
+}
+
+func (s *standIn) url() string { return "http://" + s.addr }
 
 // component is infrastructure the demo probes, through a relay the demo can break: the relay
 // forwards to the real server when one answers on its usual port, and is a bare stand-in
@@ -151,26 +182,42 @@ func (c *component) setBroken(broken bool) error {
 
 func (c *component) close() { _ = c.setBroken(true) }
 
-// componentControl serves POST /{name}/break and /{name}/heal for every component.
-func componentControl(comps map[string]*component) (*http.Server, string, error) {
+// control serves POST /{name}/break and /{name}/heal for every component, and POST
+// /{name}/stop and /{name}/start for every service.
+func control(comps map[string]*component, standIns []*standIn) (*http.Server, string, error) {
 	mux := http.NewServeMux()
-	for _, action := range []string{"break", "heal"} {
-		mux.HandleFunc("POST /{name}/"+action, func(w http.ResponseWriter, r *http.Request) {
-			c := comps[r.PathValue("name")]
-			if c == nil {
-				http.Error(w, "no such component", http.StatusNotFound)
+	breakers, stoppers := map[string]func(bool) error{}, map[string]func(bool) error{}
+	for name, c := range comps {
+		breakers[name] = c.setBroken
+	}
+	for _, s := range standIns {
+		stoppers[s.name] = s.setStopped
+	}
+	for _, a := range []struct {
+		action, done, what string
+		set                map[string]func(bool) error
+		value              bool
+	}{
+		{"break", "broken", "component", breakers, true}, {"heal", "healed", "component", breakers, false},
+		{"stop", "stopped", "service", stoppers, true}, {"start", "started", "service", stoppers, false},
+	} {
+		mux.HandleFunc("POST /{name}/"+a.action, func(w http.ResponseWriter, r *http.Request) {
+			name := r.PathValue("name")
+			set := a.set[name]
+			if set == nil {
+				http.Error(w, "no such "+a.what, http.StatusNotFound)
 				return
 			}
-			if err := c.setBroken(action == "break"); err != nil {
+			if err := set(a.value); err != nil {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 				return
 			}
-			fmt.Fprintf(w, "%s %s\n", c.name, map[string]string{"break": "broken", "heal": "healed"}[action])
+			fmt.Fprintf(w, "%s %s\n", name, a.done)
 		})
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, "", fmt.Errorf("component control: %w", err)
+		return nil, "", fmt.Errorf("control: %w", err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
@@ -246,20 +293,22 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		defer c.close()
 		comps[name] = c
 	}
-	control, controlURL, err := componentControl(comps)
-	if err != nil {
-		return err
-	}
-	defer control.Close()
 	var standIns []*standIn
 	for _, svc := range topology {
 		s, err := newStandIn(svc.name)
 		if err != nil {
 			return err
 		}
-		defer s.srv.Close()
+		defer func() { _ = s.setStopped(true) }()
 		standIns = append(standIns, s)
-		cmd, err := startAgent(ctx, agentBin, hubBin, *dir, hubURL, *gossipAddr, svc, s, comps)
+	}
+	ctl, controlURL, err := control(comps, standIns)
+	if err != nil {
+		return err
+	}
+	defer ctl.Close()
+	for i, svc := range topology {
+		cmd, err := startAgent(ctx, agentBin, hubBin, *dir, hubURL, *gossipAddr, svc, standIns[i], comps)
 		if err != nil {
 			return err
 		}
@@ -272,6 +321,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	for _, s := range standIns {
 		fmt.Fprintf(stdout, "    %-15s curl -XPOST %s/break   |   curl -XPOST %s/heal\n", s.name, s.url(), s.url())
 	}
+	fmt.Fprintf(stdout, "  Stop a service and start it again (its agent stays; its port refuses connections meanwhile):\n")
+	fmt.Fprintf(stdout, "    curl -XPOST %s/<service>/stop   |   curl -XPOST %s/<service>/start\n", controlURL, controlURL)
 	fmt.Fprintln(stdout, "\n  Components (break one, e.g. nats, and watch the impact: /api/v1/dashboard/impact-analysis,")
 	fmt.Fprintln(stdout, "  and the alerts: /api/v1/dashboard/alerts — nats's fires, what it takes down is suppressed_by nats):")
 	names := make([]string, 0, len(comps))
@@ -384,7 +435,7 @@ func startAgent(ctx context.Context, agentBin, hubBin, dir, hubURL, gossipAddr s
 		return nil, fmt.Errorf("write token: %w", err)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "service: %s\ninstance: %s-1\naddress: %s\ninterval: 5s\nlisten: 127.0.0.1:0\n", svc.name, svc.name, s.ln.Addr())
+	fmt.Fprintf(&b, "service: %s\ninstance: %s-1\naddress: %s\ninterval: 5s\nlisten: 127.0.0.1:0\n", svc.name, svc.name, s.addr)
 	fmt.Fprintf(&b, "hub:\n  url: %s\n  token_file: %s\n", hubURL, tokenFile)
 	if len(svc.dependsOn) > 0 {
 		fmt.Fprintf(&b, "depends_on: [%s]\n", strings.Join(svc.dependsOn, ", "))

@@ -12,12 +12,14 @@ import (
 
 // TestDemo runs what `make demo` runs and drives it as its printout says: the services come
 // up healthy, a broken one turns unhealthy on the hub, a healed one recovers.
-// demo is a running `make demo`: its hub's address, the admin token it printed, and the URLs
-// that break and heal auth-service and the NATS stand-in.
+// demo is a running `make demo`: its hub's address, the admin token it printed, the URLs that
+// break and heal auth-service and the NATS stand-in, and its control server (which stops and
+// starts services at <control>/<service>/stop and /start).
 type demo struct {
 	proc                             *proc
 	listen, token, breakURL, healURL string
 	natsBreak, natsHeal              string
+	control                          string
 }
 
 // startDemo starts the demo binary and waits for its printout.
@@ -38,7 +40,10 @@ func startDemo(t *testing.T) *demo {
 		if m := regexp.MustCompile(`nats\s+curl -XPOST (\S+/nats/break)\s+\|\s+curl -XPOST (\S+/nats/heal)`).FindStringSubmatch(out); m != nil {
 			d.natsBreak, d.natsHeal = m[1], m[2]
 		}
-		if d.token == "" || d.breakURL == "" || d.natsBreak == "" {
+		if m := regexp.MustCompile(`curl -XPOST (\S+)/<service>/stop\s+\|\s+curl -XPOST \S+/<service>/start`).FindStringSubmatch(out); m != nil {
+			d.control = m[1]
+		}
+		if d.token == "" || d.breakURL == "" || d.natsBreak == "" || d.control == "" {
 			return fmt.Errorf("not yet printed: %q", out)
 		}
 		return nil

@@ -283,8 +283,8 @@ func TestDashboardPage(t *testing.T) {
 }
 
 // TestDashboardOnDemo: the page over `make demo`: signed in with the token the demo prints, it
-// lists the demo's services; breaking one turns its row unhealthy without a reload, and its
-// alert can be acknowledged from the page.
+// lists the demo's services; breaking one, or stopping one, turns its row unhealthy without a
+// reload, and the broken one's alert can be acknowledged from the page.
 func TestDashboardOnDemo(t *testing.T) {
 	ctx := browsertest.Context(t, "to test the dashboard page in a browser", 150*time.Second)
 	shots := screenshotDir(t)
@@ -315,8 +315,24 @@ func TestDashboardOnDemo(t *testing.T) {
 			res.Body.Close()
 		}
 	})
-	row := `(() => { const r = document.querySelector('tr[data-service="default/auth-service"] .svc-status'); return r ? r.textContent : ""; })()`
-	waitPage(t, ctx, "auth-service turns unhealthy without a reload", row, func(s string) bool { return s == "unhealthy" })
+	row := func(service string) string {
+		return `(() => { const r = document.querySelector('tr[data-service="default/` + service + `"] .svc-status'); return r ? r.textContent : ""; })()`
+	}
+	waitPage(t, ctx, "auth-service turns unhealthy without a reload", row("auth-service"), func(s string) bool { return s == "unhealthy" })
+
+	// Stopped, a service's row turns unhealthy too (its agent's check is refused); started, healthy.
+	post := func(url string) {
+		t.Helper()
+		res, err := http.Post(url, "text/plain", nil)
+		if err != nil || res.StatusCode != 200 {
+			t.Fatalf("POST %s: %v %v", url, res, err)
+		}
+		res.Body.Close()
+	}
+	post(d.control + "/notification/stop")
+	waitPage(t, ctx, "the stopped notification turns unhealthy without a reload", row("notification"), func(s string) bool { return s == "unhealthy" })
+	post(d.control + "/notification/start")
+	waitPage(t, ctx, "notification healthy once started again", row("notification"), func(s string) bool { return s == "healthy" })
 	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)
