@@ -456,6 +456,16 @@ func TestDashboardKeyboard(t *testing.T) {
 		})
 	focusIs("the alerts' heading after acknowledging", "h2#alerts-title")
 
+	// Unacknowledge: the row's button changes, and the focus moves to the new one; acknowledge again.
+	tabTo(`tr[data-component="orders"] button.unack`)
+	key(kb.Enter)
+	focusIs("the focus on the row's new control after unacknowledging", "button Acknowledge orders")
+	key(kb.Enter)
+	focusIs("the acknowledge comment", "input#ack-comment")
+	key("still on it" + kb.Enter)
+	waitPage(t, ctx, "acknowledged again", `(() => { const r = document.querySelector('tr[data-component="orders"] .ack-by'); return r ? r.textContent : ""; })()`,
+		func(s string) bool { return strings.Contains(s, "still on it") })
+
 	// The groups are a radio group: an arrow moves to the next.
 	listed := `Array.from(document.querySelectorAll("#alert-rows tr[data-alert]")).map(r => r.dataset.component + "=" + r.dataset.group).join(" ")`
 	tabTo(`#alert-groups input[value=open]`)

@@ -51,11 +51,27 @@ type InstanceEvent struct {
 	Removed bool `json:"removed,omitempty"`
 }
 
+// ComponentRemoved is a component event's data when no check probes the component any more.
+type ComponentRemoved struct {
+	Tenant  string `json:"tenant"`
+	Name    string `json:"name"`
+	Removed bool   `json:"removed"`
+}
+
+// AlertRemoved is an alert event's data when the alert leaves the list: a pending alert whose
+// condition cleared, or a resolved one past its retention.
+type AlertRemoved struct {
+	ID        string `json:"id"`
+	Tenant    string `json:"tenant"`
+	Component string `json:"component"`
+	Removed   bool   `json:"removed"`
+}
+
 // Watcher publishes to a Broker what changed in the registry and the alerts since it last
 // looked: a service whose status, maintenance or instances changed; an instance whose status,
 // checks' statuses or config state changed (outputs and latencies alone are not events); a
 // component whose status changed; an alert whose state, acknowledgement, suppression or
-// silencing changed.
+// silencing changed; and, marked removed, a service, instance, component or alert that is gone.
 type Watcher struct {
 	b        *Broker
 	reg      Registry
@@ -67,14 +83,14 @@ type Watcher struct {
 	gen       uint64
 	services  map[[2]string]*serviceState
 	comps     map[[2]string]string
-	alertSigs map[string]string
+	alertSigs map[string]alertSeen
 	gens      []registry.ServiceGen // reused between polls
 }
 
 // NewWatcher returns a watcher of reg and alerts publishing to b every interval.
 func NewWatcher(b *Broker, reg Registry, alerts Alerts, interval time.Duration, log *slog.Logger) *Watcher {
 	return &Watcher{b: b, reg: reg, alerts: alerts, interval: interval, log: log.With("component", "events"),
-		services: map[[2]string]*serviceState{}, comps: map[[2]string]string{}, alertSigs: map[string]string{}}
+		services: map[[2]string]*serviceState{}, comps: map[[2]string]string{}, alertSigs: map[string]alertSeen{}}
 }
 
 // Run polls every interval until ctx ends.
@@ -204,10 +220,16 @@ func (w *Watcher) pollComponents(publish bool) {
 	}
 	for k := range w.comps {
 		if !seen[k] {
-			delete(w.comps, k) // a component no check probes any more: nothing left to show
+			delete(w.comps, k) // a component no check probes any more
+			if publish {
+				w.emit(Component, k[0], ComponentRemoved{Tenant: k[0], Name: k[1], Removed: true})
+			}
 		}
 	}
 }
+
+// alertSeen is what the watcher last published of an alert.
+type alertSeen struct{ sig, tenant, component string }
 
 // instanceSig is what makes an instance event: statuses and config state, not outputs.
 func instanceSig(in *registry.InstanceView) string {
@@ -230,16 +252,19 @@ func (w *Watcher) pollAlerts(publish bool) {
 		if a.Ack != nil {
 			sig += fmt.Sprint(a.Ack.By, a.Ack.At, a.Ack.Comment)
 		}
-		if w.alertSigs[a.ID] != sig {
-			w.alertSigs[a.ID] = sig
+		if w.alertSigs[a.ID].sig != sig {
+			w.alertSigs[a.ID] = alertSeen{sig: sig, tenant: a.Tenant, component: a.Component}
 			if publish {
 				w.emit(Alert, a.Tenant, a)
 			}
 		}
 	}
-	for id := range w.alertSigs {
+	for id, was := range w.alertSigs {
 		if !seen[id] {
-			delete(w.alertSigs, id) // pruned after its retention: the list no longer shows it
+			delete(w.alertSigs, id) // dropped while pending, or pruned after its retention
+			if publish {
+				w.emit(Alert, was.tenant, AlertRemoved{ID: id, Tenant: was.tenant, Component: was.component, Removed: true})
+			}
 		}
 	}
 }

@@ -211,3 +211,43 @@ func TestEventsStreamStartsWithItsPosition(t *testing.T) {
 		t.Fatalf("the change made while away: %+v", ev)
 	}
 }
+
+// TestEventsRemovals: an alert that leaves the list (pending, its condition cleared) and a
+// component no check probes any more are sent as removed, so a page drops them.
+func TestEventsRemovals(t *testing.T) {
+	e := newEnv(t, false)
+	s := e.openEvents(e.token(auth.Viewer, "default", ""), "")
+	post := func(st status.Check) {
+		t.Helper()
+		if r := e.do("POST", "/api/v1/agent/reports", e.token(auth.Agent, "default", "orders"), reportJSON(t, "default", "orders", "o1", st)); r.code != 200 {
+			t.Fatalf("report: %d %s", r.code, r.body)
+		}
+	}
+	post(status.Critical)
+	e.evaluate()
+	e.watch.Poll()
+	comp := s.until(t, "component", `"name":"postgres-main"`)
+	if strings.Contains(comp.data, "removed") {
+		t.Fatalf("component event: %s", comp.data)
+	}
+	pending := s.until(t, "alert", `"rule":"instance_critical"`)
+	var a struct{ ID, Tenant, Component, State string }
+	if err := json.Unmarshal([]byte(pending.data), &a); err != nil || a.State != "pending" || a.ID == "" {
+		t.Fatalf("pending alert event: %v %s", err, pending.data)
+	}
+	post(status.Passing)
+	e.evaluate()
+	e.watch.Poll()
+	gone := s.until(t, "alert", `"id":"`+a.ID+`"`)
+	if want := `{"id":"` + a.ID + `","tenant":"default","component":"orders","removed":true}`; gone.data != want {
+		t.Fatalf("dropped alert event: %s, want %s", gone.data, want)
+	}
+	e.clock.Add(11 * time.Minute) // past deregister_after: o1 goes, and with it the only check of postgres-main
+	if err := e.reg.Sweep(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.watch.Poll()
+	if ev := s.until(t, "component", `"name":"postgres-main"`); ev.data != `{"tenant":"default","name":"postgres-main","removed":true}` {
+		t.Fatalf("removed component event: %s", ev.data)
+	}
+}

@@ -9,7 +9,7 @@ const TOKEN_KEY = "centralhub.token";
 const state = {
   token: null, claims: {}, view: "overview", page: 0, lastEventId: "", abort: null,
   services: new Map(), components: new Map(), alerts: new Map(), silences: new Map(), ack: null, detail: "", instance: "",
-  alertGroup: "open",
+  alertGroup: "open", loading: null, skew: 0,
 };
 const serviceRank = { unhealthy: 0, degraded: 1, unknown: 2, healthy: 3 };
 // An alert is filed under one group of the alerts view, in this order.
@@ -28,6 +28,8 @@ const canOperate = () => state.claims.role === "operator" || state.claims.role =
 
 async function api(path, opts = {}) {
   const res = await fetch(path, { ...opts, cache: "no-store", headers: { ...(opts.headers || {}), Authorization: "Bearer " + state.token } });
+  const date = Date.parse(res.headers.get("Date"));
+  if (!Number.isNaN(date)) state.skew = date - Date.now(); // the hub's clock, to the second, for silences
   let body = null;
   try { body = await res.json(); } catch (e) { /* empty or not JSON */ }
   if (!res.ok) {
@@ -60,18 +62,26 @@ function age(iso) {
 
 // ---- sign in and out
 
+// signIn checks the token with the hub, keeps it for this tab and opens the page; on failure
+// the sign-in form shows again with the reason, and a token the hub refused is forgotten.
 async function signIn(token) {
   state.token = token.trim();
   state.claims = claimsOf(state.token);
   try {
     await api("/api/v1/dashboard/summary");
+    sessionStorage.setItem(TOKEN_KEY, state.token);
+    $("token").value = ""; // kept in sessionStorage only
+    await start();
   } catch (e) {
+    if (state.abort) state.abort.abort();
     state.token = null;
-    throw e;
+    if (e.status === 401 || e.status === 403) sessionStorage.removeItem(TOKEN_KEY);
+    for (const id of ["nav", "who", ...VIEWS]) $(id).hidden = true;
+    $("signin").hidden = false;
+    $("signin-error").textContent = "Sign-in failed: " + (e.status === 401 ? "the hub refused this token (" + e.message + ")"
+      : e.status === 403 ? "this token may not read the dashboard (" + e.message + ")" : e.message);
+    $("token").focus();
   }
-  sessionStorage.setItem(TOKEN_KEY, state.token);
-  $("token").value = ""; // kept in sessionStorage only
-  await start();
 }
 
 function signOut() {
@@ -87,6 +97,7 @@ async function start() {
   const c = state.claims;
   $("whoami").textContent = (c.sub || "?") + " (" + (c.role || "?") + ", tenant " + (c.tenant || "?") + ")";
   for (const f of document.querySelectorAll(".operator")) f.hidden = !canOperate();
+  $("sil-tenant-field").hidden = c.tenant !== "*";
   await new Promise((opened) => connect(opened)); // the stream first: nothing changes unseen between the two
   await loadAll();
   show(location.hash.slice(1) || "overview");
@@ -94,13 +105,24 @@ async function start() {
 
 // ---- state
 
+// loadAll reads the state afresh. Events that arrive meanwhile wait, and are applied over it in
+// order once it is in, so none is lost under an older snapshot.
 async function loadAll() {
-  const [health, alerts, silences] = await Promise.all([api("/api/v1/dashboard/health"), api("/api/v1/dashboard/alerts"),
-    api("/api/v1/dashboard/silences")]);
+  state.loading = [];
+  let health, alerts, silences;
+  try {
+    [health, alerts, silences] = await Promise.all([api("/api/v1/dashboard/health"), api("/api/v1/dashboard/alerts"),
+      api("/api/v1/dashboard/silences")]);
+  } finally {
+    if (!health) state.loading = null;
+  }
   state.services = new Map(health.services.map((s) => [s.tenant + "/" + s.name, s]));
   state.components = new Map(health.components.map((c) => [c.tenant + "/" + c.name, c]));
   state.alerts = new Map(alerts.alerts.map((a) => [a.id, a]));
   state.silences = new Map(silences.silences.map((x) => [x.id, x]));
+  const queued = state.loading;
+  state.loading = null;
+  for (const [name, data] of queued) apply(name, data);
   performance.mark("centralhub-data"); // the data has arrived: the overview's render is timed from here
   render();
 }
@@ -123,10 +145,12 @@ function apply(name, data) {
       break;
     }
     case "component":
-      state.components.set(data.tenant + "/" + data.name, data);
+      if (data.removed) state.components.delete(data.tenant + "/" + data.name);
+      else state.components.set(data.tenant + "/" + data.name, data);
       break;
     case "alert":
-      state.alerts.set(data.id, data);
+      if (data.removed) state.alerts.delete(data.id);
+      else state.alerts.set(data.id, data);
       break;
   }
 }
@@ -152,6 +176,7 @@ function live(on, text) {
 async function connect(opened = () => {}) {
   const ctrl = new AbortController();
   state.abort = ctrl;
+  let stale = false;
   const headers = { Authorization: "Bearer " + state.token };
   if (state.lastEventId) headers["Last-Event-ID"] = state.lastEventId;
   try {
@@ -164,7 +189,11 @@ async function connect(opened = () => {}) {
     const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
     let buf = "";
     for (;;) {
-      const { value, done } = await reader.read();
+      // The hub sends at least a ping every 15 s: 45 s of silence is a dead connection.
+      const watchdog = setTimeout(() => { stale = true; ctrl.abort(); }, 45000);
+      let chunk;
+      try { chunk = await reader.read(); } finally { clearTimeout(watchdog); }
+      const { value, done } = chunk;
       if (done) break;
       buf += value;
       let i;
@@ -175,7 +204,7 @@ async function connect(opened = () => {}) {
     }
   } catch (e) {
     opened();
-    if (ctrl.signal.aborted) return;
+    if (ctrl.signal.aborted && !stale) return; // signed out
   }
   live(false);
   setTimeout(connect, 2000); // resumes after the last event read
@@ -191,6 +220,7 @@ function block(text) {
   if (id) state.lastEventId = id; // the stream's first block is an id alone: where it starts
   if (!name) return;
   const data = JSON.parse(raw);
+  if (state.loading) { state.loading.push([name, data]); return; }
   apply(name, data);
   scheduleRender();
   if (state.view === "graph" && (name === "service" || name === "component")) scheduleGraph();
@@ -239,7 +269,7 @@ function show(route, focus = true) {
   }
   const hash = "#" + [view, ...rest].join("/");
   if (location.hash !== hash) history.pushState(null, "", hash);
-  if (PARTS[view]) { loadHistory(); refreshDetail(); }
+  if (PARTS[view]) { loadHistory(); refreshDetail(); } else { clearTimeout(detailTimer); detailGen++; }
   if (view === "graph") loadGraph();
   if (view === "alerts") loadSilences();
   render();
@@ -269,7 +299,8 @@ function focusKey() {
 function restoreFocus(k) {
   if (!k || (document.activeElement && document.activeElement !== document.body)) return;
   const row = [...document.querySelectorAll("[data-key]")].find((r) => r.dataset.key === k.key);
-  const target = row && [...row.querySelectorAll(k.tag)].find((e) => e.className === k.cls);
+  if (!row) return;
+  const target = [...row.querySelectorAll(k.tag)].find((e) => e.className === k.cls) || row.querySelector("a, button, input, [tabindex]");
   if (target) target.focus();
 }
 
@@ -283,6 +314,7 @@ async function refreshDetail() {
   clearTimeout(detailTimer);
   const gen = ++detailGen;
   const key = state.detail;
+  if (!key) return;
   const [tenant, name] = key.split("/");
   try {
     const h = await api("/api/v1/dashboard/health?service=" + encodeURIComponent(name) + "&tenant=" + encodeURIComponent(tenant));
@@ -323,7 +355,7 @@ function renderInstance() {
   const s = state.services.get(state.detail);
   const i = s && s.instances.find((x) => x.instance === state.instance);
   $("instance-title").textContent = "Instance " + state.instance + " of " + name + " (tenant " + tenant + ")";
-  $("instance-service").replaceChildren("Service: ", serviceLink(tenant, name), s ? " " : "", s ? badge(s.status) : "");
+  $("instance-service").replaceChildren(el("span", { "data-key": "svc-link" }, "Service: ", serviceLink(tenant, name), s ? " " : "", s ? badge(s.status) : ""));
   if (!i) {
     $("instance-status").replaceChildren("Not registered now (its history below may still say what happened).");
     $("instance-config").replaceChildren();
@@ -337,15 +369,17 @@ function renderInstance() {
   $("instance-checks").replaceChildren(checksTable(i));
 }
 
+let historyGen = 0;
 async function loadHistory() {
-  const key = state.detail, inst = state.instance, view = state.view;
+  const key = state.detail, inst = state.instance, view = state.view, gen = ++historyGen;
+  if (!key) return;
   const [tenant, name] = key.split("/");
   const out = view === "instance" ? "instance-" : "service-";
   let path = "/api/v1/dashboard/services/" + encodeURIComponent(name) + "/history?since=24h&tenant=" + encodeURIComponent(tenant);
   if (inst) path += "&instance=" + encodeURIComponent(inst);
   try {
     const h = await api(path);
-    if (state.detail !== key || state.instance !== inst) return;
+    if (gen !== historyGen) return; // a newer read is on its way
     const pct = (v) => (v === null || v === undefined ? "no samples" : v + "%");
     $(out + "uptime").textContent = "Uptime: 1 h " + pct(h.uptime["1h"]) + ", 24 h " + pct(h.uptime["24h"]) + ", 7 d " + pct(h.uptime["7d"]) + ".";
     $(out + "transitions").replaceChildren(...h.transitions.slice(-50).reverse().map((t) => el("tr", {},
@@ -353,6 +387,7 @@ async function loadHistory() {
       el("td", {}, (t.from || "—") + " → " + (t.to || "gone")), el("td", {}, t.output || ""))));
     if (view === "instance") $("instance-latency").replaceChildren(...h.latency.map(latencyFigure));
   } catch (e) {
+    if (gen !== historyGen) return;
     $(out + "uptime").textContent = e.status === 404 ? "No history." : "History unavailable: " + e.message;
     $(out + "transitions").replaceChildren();
   }
@@ -406,7 +441,9 @@ async function loadGraph() {
       g.addEventListener("click", open);
       g.addEventListener("keydown", (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); open(); } });
     }
+    const focused = document.activeElement && document.activeElement.closest && document.activeElement.closest("#graph-picture g.node");
     $("graph-picture").replaceChildren(svg);
+    if (focused) { const again = [...svg.querySelectorAll("g.node")].find((g) => g.id === focused.id); if (again) again.focus(); }
   } catch (e) {
     $("graph-picture").textContent = "Graph unavailable: " + e.message;
   }
@@ -423,7 +460,7 @@ function renderOverview() {
   $("svc-counts").replaceChildren(...Object.entries(svc).map(([k, n]) => el("tr", {}, el("td", {}, badge(k)), el("td", {}, n))));
   $("inst-counts").replaceChildren(...Object.entries(inst).map(([k, n]) => el("tr", {}, el("td", {}, badge(k)), el("td", {}, n))));
   const firing = [...state.alerts.values()].filter((a) => a.state === "firing").sort(byAlert);
-  $("firing").replaceChildren(...(firing.length ? firing.map((a) => el("li", {}, badge(a.severity === "critical" ? "critical" : "warning"), " ",
+  $("firing").replaceChildren(...(firing.length ? firing.map((a) => el("li", {}, badge(a.severity), " ",
     a.component + ": " + a.summary, handling(a).length ? " — " + handling(a).join("; ") : "")) : [el("li", {}, "none")]));
   if (performance.getEntriesByName("centralhub-data").length && !performance.getEntriesByName("centralhub-overview").length) {
     performance.measure("centralhub-overview", "centralhub-data"); // read by make bench
@@ -472,7 +509,7 @@ function lastReport(s) {
 function renderServices() {
   const q = $("filter").value.trim().toLowerCase();
   const rows = [...state.services.values()]
-    .filter((s) => !q || s.name.includes(q) || s.tenant.includes(q) || s.status.includes(q))
+    .filter((s) => !q || s.name.toLowerCase().includes(q) || s.tenant.toLowerCase().includes(q) || s.status.includes(q))
     .sort((a, b) => (serviceRank[a.status] - serviceRank[b.status]) || a.tenant.localeCompare(b.tenant) || a.name.localeCompare(b.name));
   const pages = Math.max(1, Math.ceil(rows.length / PAGE));
   state.page = Math.min(state.page, pages - 1);
@@ -515,9 +552,12 @@ function alertRow(a) {
     el("td", { class: "ack-by" }, handling(a).join("; ")), actions);
 }
 
+let silencesGen = 0;
 async function loadSilences() {
+  const gen = ++silencesGen;
   try {
     const body = await api("/api/v1/dashboard/silences");
+    if (gen !== silencesGen) return; // a newer read is on its way
     state.silences = new Map(body.silences.map((x) => [x.id, x]));
     if (state.view === "alerts") render();
   } catch (e) {
@@ -585,13 +625,13 @@ async function unack(a) {
 
 async function submitSilence(ev) {
   ev.preventDefault();
-  const now = new Date();
+  const now = new Date(Date.now() + state.skew); // the hub's clock: a browser's running slow or fast does not matter
   const ends = new Date(now.getTime() + Number($("sil-hours").value) * 3600e3);
+  const body = { matchers: [{ name: "service", value: $("sil-service").value }], starts_at: now.toISOString(), ends_at: ends.toISOString(),
+    comment: $("sil-comment").value };
+  if (state.claims.tenant === "*") body.tenant = $("sil-tenant").value.trim() || "default";
   try {
-    await api("/api/v1/dashboard/silences", {
-      method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ matchers: [{ name: "service", value: $("sil-service").value }], starts_at: now.toISOString(), ends_at: ends.toISOString(), comment: $("sil-comment").value }),
-    });
+    await api("/api/v1/dashboard/silences", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     result("Silenced " + $("sil-service").value + ".");
     loadSilences();
   } catch (e) {
@@ -615,12 +655,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("signin-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     $("signin-error").textContent = "";
-    try {
-      await signIn($("token").value);
-    } catch (e) {
-      $("signin-error").textContent = "Sign-in failed: " + (e.status === 401 ? "the hub refused this token (" + e.message + ")" : e.message);
-      $("token").focus();
-    }
+    await signIn($("token").value);
   });
   $("skip").addEventListener("click", (ev) => { ev.preventDefault(); $(state.token ? state.view + "-title" : "token").focus(); });
   $("signout").addEventListener("click", signOut);
@@ -639,5 +674,5 @@ document.addEventListener("DOMContentLoaded", () => {
   setInterval(() => { if (state.view === "services" || state.view === "alerts") render(); }, 5000); // ages move on
   setInterval(() => { if (state.view === "alerts") loadSilences(); }, 15000); // silences that match no alert yet
   const saved = sessionStorage.getItem(TOKEN_KEY);
-  if (saved) signIn(saved).catch(() => sessionStorage.removeItem(TOKEN_KEY));
+  if (saved) signIn(saved);
 });
