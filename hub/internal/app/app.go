@@ -118,7 +118,7 @@ func New(ctx context.Context, cfg Config, keys *auth.Keys, log *slog.Logger) (*A
 		Ready: a.readiness, Degraded: a.degraded, Alerts: a.alerting.engine,
 		History: store, HistoryInterval: time.Duration(cfg.History.Interval),
 	}
-	broker := events.NewBroker(events.DefaultSize)
+	broker := events.NewBroker(events.BrokerConfig{})
 	apiCfg.Events = broker
 	a.changes = events.NewWatcher(broker, reg, a.alerting.engine, eventsInterval, log)
 	if a.cluster != nil {

@@ -108,7 +108,12 @@ func (w *Watcher) Run(ctx context.Context) {
 }
 
 // Poll publishes what changed since the last poll; the first one only takes the state in.
+// While the broker wants no events (nobody has listened for a while) it does nothing: the
+// next poll after a reader comes publishes everything that changed meanwhile.
 func (w *Watcher) Poll() {
+	if w.started && !w.b.Wanted() {
+		return
+	}
 	publish := w.started
 	w.started = true
 	w.pollRegistry(publish)

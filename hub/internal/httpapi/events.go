@@ -24,6 +24,7 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	visible, _ := visibility(r)
 	cur, resumed := s.cfg.Events.Start(r.Header.Get("Last-Event-ID"))
+	defer s.cfg.Events.Done()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("X-Accel-Buffering", "no") // nginx and friends: do not buffer the stream
@@ -79,6 +80,7 @@ func (s *Server) StopStreams() { s.stopStreams.Do(func() { close(s.streamsDone) 
 // Broker is what the API needs of the events broker.
 type Broker interface {
 	Start(lastID string) (events.Cursor, bool)
+	Done()
 	ID(c events.Cursor) string
 	Read(c events.Cursor, max int) ([]events.Event, events.Cursor, <-chan struct{}, bool)
 }

@@ -251,3 +251,23 @@ func TestEventsRemovals(t *testing.T) {
 		t.Fatalf("removed component event: %s", ev.data)
 	}
 }
+
+// TestEventsRestWhileNobodyListens: with no stream open, the watcher makes no events (the
+// stream opened later starts at seq 0); its first poll with a reader publishes what changed
+// meanwhile.
+func TestEventsRestWhileNobodyListens(t *testing.T) {
+	e := newEnv(t, false)
+	if r := e.do("POST", "/api/v1/agent/reports", e.token(auth.Agent, "default", "orders"), reportJSON(t, "default", "orders", "o1", status.Critical)); r.code != 200 {
+		t.Fatalf("report: %d %s", r.code, r.body)
+	}
+	e.watch.Poll()
+	e.watch.Poll()
+	s := e.openEvents(e.token(auth.Viewer, "default", ""), "")
+	if first := s.next(t); !strings.HasSuffix(first.id, "-0") {
+		t.Fatalf("the stream starts at %q: events were made while nobody listened", first.id)
+	}
+	e.watch.Poll()
+	if ev := s.until(t, "service", `"name":"orders"`); !strings.Contains(ev.data, `"status":"unhealthy"`) {
+		t.Fatalf("the change made while nobody listened: %s", ev.data)
+	}
+}

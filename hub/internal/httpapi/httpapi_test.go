@@ -109,7 +109,7 @@ func newEnvWith(t *testing.T, mutate func(*httpapi.Config)) *env {
 	done := make(chan error, 1)
 	go func() { done <- reg.Run(ctx) }()
 	promReg := prometheus.NewRegistry()
-	broker := events.NewBroker(0)
+	broker := events.NewBroker(events.BrokerConfig{})
 	watch := events.NewWatcher(broker, reg, eng, time.Second, log) // tests call Poll
 	watch.Poll()
 	cfg := httpapi.Config{Keys: keys, Registry: reg, Alerts: eng, History: st, Events: broker, Registerer: promReg, Gatherer: promReg,
@@ -507,7 +507,7 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.body), &doc); err != nil {
 		t.Fatal(err)
 	}
-	api, err := httpapi.New(httpapi.Config{Keys: e.keys, Registry: e.reg, Alerts: e.alerts, History: e.store, Events: events.NewBroker(0), Registerer: prometheus.NewRegistry(),
+	api, err := httpapi.New(httpapi.Config{Keys: e.keys, Registry: e.reg, Alerts: e.alerts, History: e.store, Events: events.NewBroker(events.BrokerConfig{}), Registerer: prometheus.NewRegistry(),
 		Gatherer: prometheus.NewRegistry(), RegistryCollector: collectorOf(e.reg)})
 	if err != nil {
 		t.Fatal(err)
