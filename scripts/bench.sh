@@ -267,7 +267,7 @@ bench_go() {
   if [[ -f .bench/gobench.txt ]]; then cp .bench/gobench.txt "$RUN/go/old.txt"; fi
   run go-bench-pkg "$GO" -C pkg test -run '^$' -bench 'BenchmarkDecodeReport' -benchmem -count 6 ./protocol >"$RUN/go/new.txt"
   run go-bench-hub "$GO" -C hub test -run '^$' -bench 'BenchmarkIngest|BenchmarkSummary|BenchmarkImpact|BenchmarkBuild|BenchmarkEvaluate|BenchmarkHistory|BenchmarkOverviewRender' -benchmem -count 6 \
-    ./internal/httpapi ./internal/registry ./internal/graph ./internal/alert ./internal/bolt ./internal/web >>"$RUN/go/new.txt"
+    ./internal/httpapi ./internal/registry ./internal/graph ./internal/alert ./internal/bolt ./internal/ui >>"$RUN/go/new.txt"
   # The same history benchmarks on PostgreSQL (CENTRALHUB_TEST_DATABASE_URL). Without a server
   # they fail: the run goes on, and the document shows their targets as not measured.
   if ! run go-bench-postgres "$GO" -C hub test -run '^$' -bench 'BenchmarkHistory' -benchmem -count 6 ./internal/postgres >"$RUN/go/postgres.txt"; then

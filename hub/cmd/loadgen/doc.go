@@ -1021,7 +1021,7 @@ func goBenchSection(d *docWriter) error {
 		"the history API's queries of one instance with 5 checks sampled every 10 s for 7 days (60,480 samples, 302,400 check points, beside another service's instance of the same size): " +
 		"the 7-day view (hourly steps from the roll-ups, 840 points, and its transitions), the last hour from raw samples (10 s steps, 1,800 points) and the 7-day uptime from the roll-ups; each fails unless it answers exactly those points. " +
 		"The PostgreSQL ones run on the server `CENTRALHUB_TEST_DATABASE_URL` names (by default postgres://postgres@127.0.0.1:5432/test?sslmode=disable; the version is under Machine), in a schema of their own, `ANALYZE`d after filling as autovacuum would have. " +
-		"`BenchmarkOverviewRender` (hub/internal/web): the dashboard page in headless Chromium signs in against an API serving 1,000 services of 3 instances with 5 checks and 100 alerts in the API's shapes; " +
+		"`BenchmarkOverviewRender` (hub/internal/ui): the dashboard page in headless Chromium signs in against an API serving 1,000 services of 3 instances with 5 checks and 100 alerts in the API's shapes; " +
 		"`render-ms` is the page's own `performance.measure` from the data's arrival to the overview rendered, read through chromedp (mean of the run's sign-ins; `worst-render-ms` the slowest); its ns/op is a whole sign-in with page load. " +
 		"Each ran 6 times with `-benchmem`; benchstat summarises them")
 	if r.exists("go", "old.txt") {

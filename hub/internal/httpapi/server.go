@@ -21,7 +21,7 @@ import (
 	"github.com/centralhub/centralhub/hub/internal/graph"
 	"github.com/centralhub/centralhub/hub/internal/perfstats"
 	"github.com/centralhub/centralhub/hub/internal/registry"
-	"github.com/centralhub/centralhub/hub/internal/web"
+	"github.com/centralhub/centralhub/hub/internal/ui"
 	"github.com/centralhub/centralhub/pkg/auth"
 	"github.com/centralhub/centralhub/pkg/protocol"
 )
@@ -146,7 +146,7 @@ func (s *Server) routes() {
 	})
 	r.Use(s.instrument)
 
-	page := web.Handler() // the dashboard page: it reads the API below with the user's token
+	page := ui.Handler() // the dashboard page: it reads the API below with the user's token
 	r.Handle("/", page).Methods(http.MethodGet)
 	r.Handle("/static/{file}", page).Methods(http.MethodGet)
 	r.Handle("/health", s.handle(s.health)).Methods(http.MethodGet)

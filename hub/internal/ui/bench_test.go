@@ -1,4 +1,4 @@
-package web_test
+package ui_test
 
 import (
 	"encoding/json"
@@ -13,7 +13,7 @@ import (
 	"github.com/centralhub/centralhub/hub"
 	"github.com/centralhub/centralhub/hub/internal/browsertest"
 	"github.com/centralhub/centralhub/hub/internal/registry"
-	"github.com/centralhub/centralhub/hub/internal/web"
+	"github.com/centralhub/centralhub/hub/internal/ui"
 	"github.com/centralhub/centralhub/pkg/status"
 )
 
@@ -61,7 +61,7 @@ func fleetAPI() http.Handler {
 	healthJSON, _ := json.Marshal(health)
 	alertsJSON, _ := json.Marshal(alerts)
 	mux := http.NewServeMux()
-	page := web.Handler()
+	page := ui.Handler()
 	mux.Handle("GET /", page)
 	mux.Handle("GET /static/", page)
 	serve := func(body []byte) http.HandlerFunc {

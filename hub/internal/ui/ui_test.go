@@ -1,4 +1,4 @@
-package web_test
+package ui_test
 
 import (
 	"io"
@@ -11,13 +11,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/centralhub/centralhub/hub/internal/web"
+	"github.com/centralhub/centralhub/hub/internal/ui"
 )
 
 // TestPageUnderCSP: the page and its assets come with the strict policy, the page holds no
 // inline script or style (the policy would block them), and nothing else is served.
 func TestPageUnderCSP(t *testing.T) {
-	srv := httptest.NewServer(web.Handler())
+	srv := httptest.NewServer(ui.Handler())
 	defer srv.Close()
 	get := func(path string) (*http.Response, string) {
 		res, err := http.Get(srv.URL + path)
@@ -57,7 +57,7 @@ func TestPageUnderCSP(t *testing.T) {
 // against its own background (or the page's, or the header's when the rule sets none) and
 // focus outlines 3:1 against what they are drawn on.
 func TestContrast(t *testing.T) {
-	css, err := fs.ReadFile(web.Files(), "style.css")
+	css, err := fs.ReadFile(ui.Files(), "style.css")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,8 @@
-// Package web is the dashboard page the hub serves at /: static assets embedded in the binary
+// Package ui is the dashboard page the hub serves at /: static assets embedded in the binary
 // (no CDN, no build step), under a strict Content Security Policy. The page signs in with a
 // bearer token kept for the browser tab only and reads nothing but the dashboard API, so it
 // never sees more than its token allows.
-package web
+package ui
 
 import (
 	"embed"
