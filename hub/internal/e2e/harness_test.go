@@ -101,12 +101,14 @@ func start(t *testing.T, name string, env []string, bin string, args ...string) 
 	p := &proc{name: name, cmd: exec.Command(bin, args...), out: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a group of its own: kill takes its children too
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
 	go func() { _ = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
 		p.kill()
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL) // what it started and left behind (the demo's hub and agents)
 		if t.Failed() {
 			t.Logf("--- %s output ---\n%s", name, p.out.String())
 		}
@@ -128,14 +130,14 @@ func (p *proc) stop(t *testing.T) {
 	}
 }
 
-// kill sends SIGKILL (kill -9) and waits.
+// kill sends SIGKILL (kill -9) to the process and its group, and waits for the process.
 func (p *proc) kill() {
 	select {
 	case <-p.done:
 		return
 	default:
 	}
-	_ = p.cmd.Process.Kill()
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 	<-p.done
 }
 
