@@ -1,4 +1,4 @@
-// Package check runs the agent's health checks: one type per check kind (http, tcp, exec, ttl)
+// Package check runs the agent's health checks: one type per check kind (http, tcp, exec, ttl, tls)
 // behind the small Prober interface, and a Runner that schedules each check in its own goroutine,
 // bounds every run by its timeout, caps its output, damps flapping with rise/fall, and signals
 // status changes without ever blocking on the network.
@@ -41,6 +41,8 @@ func newProber(c *config.Check, userAgent string) (Prober, error) {
 		return NewTCP(c.TCP), nil
 	case c.Exec != nil:
 		return NewExec(c.Exec), nil
+	case c.TLS != nil:
+		return NewTLS(c.TLS)
 	}
 	return nil, fmt.Errorf("check %q: no scheduled kind", c.Name)
 }

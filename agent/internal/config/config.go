@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"regexp"
 	"strings"
@@ -94,9 +95,10 @@ type Check struct {
 	TCP  *TCPCheck  `yaml:"tcp"`
 	Exec *ExecCheck `yaml:"exec"`
 	TTL  *TTLCheck  `yaml:"ttl"`
+	TLS  *TLSCheck  `yaml:"tls"`
 }
 
-// Kind returns the name of the check's kind key ("http", "tcp", "exec", "ttl"), or "" when it has
+// Kind returns the name of the check's kind key ("http", "tcp", "exec", "ttl", "tls"), or "" when it has
 // none. With more than one set, it returns the first in that order; Validate rejects that case.
 func (c *Check) Kind() string {
 	if kinds := c.kinds(); len(kinds) > 0 {
@@ -119,6 +121,9 @@ func (c *Check) kinds() []string {
 	if c.TTL != nil {
 		kinds = append(kinds, "ttl")
 	}
+	if c.TLS != nil {
+		kinds = append(kinds, "tls")
+	}
 	return kinds
 }
 
@@ -136,6 +141,22 @@ type HTTPCheck struct {
 type TCPCheck struct {
 	Address string `yaml:"address"` // host:port
 }
+
+// TLSCheck opens a TLS connection and judges the certificate chain the server presents: valid
+// for the server name, and how many days until the first of its certificates expires.
+type TLSCheck struct {
+	Address      string `yaml:"address"`       // host:port
+	ServerName   string `yaml:"server_name"`   // the name the certificate must be valid for; default the address's host
+	CAFile       string `yaml:"ca_file"`       // PEM roots to verify against; default the system's
+	WarnDays     int    `yaml:"warn_days"`     // warning below this many days left; default DefaultTLSWarnDays
+	CriticalDays int    `yaml:"critical_days"` // critical below this many; default DefaultTLSCriticalDays
+}
+
+// Defaults of TLSCheck.
+const (
+	DefaultTLSWarnDays     = 14
+	DefaultTLSCriticalDays = 3
+)
 
 // ExecCheck runs a command: exit 0 is passing, 1 warning, anything else critical.
 type ExecCheck struct {
@@ -255,6 +276,17 @@ func (c *Config) applyDefaults() error {
 		}
 		if ch.Fall == 0 {
 			ch.Fall = DefaultFall
+		}
+		if t := ch.TLS; t != nil {
+			if t.WarnDays == 0 {
+				t.WarnDays = DefaultTLSWarnDays
+			}
+			if t.CriticalDays == 0 {
+				t.CriticalDays = DefaultTLSCriticalDays
+			}
+			if t.ServerName == "" {
+				t.ServerName, _, _ = net.SplitHostPort(t.Address)
+			}
 		}
 		if h := ch.HTTP; h != nil {
 			if h.Method == "" {

@@ -317,6 +317,31 @@ checks:
 			wantErr: "checks[0].tcp.address",
 		},
 		{
+			name:    "tls address without port",
+			yaml:    minimal + "checks:\n  - name: a\n    tls: {address: \"example.com\"}\n",
+			wantErr: `checks[0].tls.address: "example.com": want host:port`,
+		},
+		{
+			name:    "tls address without host",
+			yaml:    minimal + "checks:\n  - name: a\n    tls: {address: \":443\"}\n",
+			wantErr: "checks[0].tls.server_name: required when the address has no host",
+		},
+		{
+			name:    "tls warn below critical",
+			yaml:    minimal + "checks:\n  - name: a\n    tls: {address: \"example.com:443\", warn_days: 5, critical_days: 7}\n",
+			wantErr: "checks[0].tls.warn_days: 5 is below critical_days (7)",
+		},
+		{
+			name:    "tls negative critical",
+			yaml:    minimal + "checks:\n  - name: a\n    tls: {address: \"example.com:443\", critical_days: -1}\n",
+			wantErr: "checks[0].tls.critical_days: must not be negative",
+		},
+		{
+			name:    "tls with another kind",
+			yaml:    minimal + "checks:\n  - name: a\n    tcp: {address: \"h:1\"}\n    tls: {address: \"h:1\"}\n",
+			wantErr: "checks[0]: has tcp and tls; a check has exactly one kind",
+		},
+		{
 			name:    "empty exec command",
 			yaml:    minimal + "checks:\n  - name: a\n    exec: {command: []}\n",
 			wantErr: "checks[0].exec.command",

@@ -214,7 +214,7 @@ func (c *Check) validate(at string) error {
 	}
 	switch kinds := c.kinds(); len(kinds) {
 	case 0:
-		return &FieldError{at, "needs one kind: http, tcp, exec or ttl"}
+		return &FieldError{at, "needs one kind: http, tcp, exec, ttl or tls"}
 	case 1:
 	default:
 		return &FieldError{at, fmt.Sprintf("has %s; a check has exactly one kind", strings.Join(kinds, " and "))}
@@ -238,6 +238,8 @@ func (c *Check) validate(at string) error {
 		if _, port, err := net.SplitHostPort(c.TCP.Address); err != nil || port == "" {
 			return &FieldError{at + ".tcp.address", fmt.Sprintf("%q: want host:port", c.TCP.Address)}
 		}
+	case c.TLS != nil:
+		return c.TLS.validate(at + ".tls")
 	case c.Exec != nil:
 		if len(c.Exec.Command) == 0 || c.Exec.Command[0] == "" {
 			return &FieldError{at + ".exec.command", "needs the program and its arguments, such as [\"/usr/local/bin/check\", \"-v\"]"}
@@ -249,6 +251,22 @@ func (c *Check) validate(at string) error {
 		if c.Rise != 1 || c.Fall != 1 {
 			return &FieldError{at, "rise and fall do not apply to ttl checks: each update applies at once"}
 		}
+	}
+	return nil
+}
+
+func (t *TLSCheck) validate(at string) error {
+	if _, port, err := net.SplitHostPort(t.Address); err != nil || port == "" {
+		return &FieldError{at + ".address", fmt.Sprintf("%q: want host:port", t.Address)}
+	}
+	if t.ServerName == "" {
+		return &FieldError{at + ".server_name", "required when the address has no host"}
+	}
+	if t.CriticalDays < 0 {
+		return &FieldError{at + ".critical_days", "must not be negative"}
+	}
+	if t.WarnDays < t.CriticalDays {
+		return &FieldError{at + ".warn_days", fmt.Sprintf("%d is below critical_days (%d)", t.WarnDays, t.CriticalDays)}
 	}
 	return nil
 }

@@ -1,0 +1,171 @@
+package check
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/centralhub/centralhub/agent/internal/config"
+	"github.com/centralhub/centralhub/pkg/status"
+)
+
+// testCA is a certificate authority the test makes, to issue server certificates with chosen
+// lifetimes.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	file string // its certificate, PEM, for ca_file
+}
+
+func newTestCA(t *testing.T) *testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(10 * 365 * 24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	file := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return &testCA{cert: cert, key: key, file: file}
+}
+
+// serve starts a TLS server on loopback whose certificate, for localhost and 127.0.0.1, was
+// issued by ca and runs out at notAfter; it returns the server's address.
+func (ca *testCA) serve(t *testing.T, notAfter time.Time) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "orders.test"},
+		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore: notAfter.Add(-365 * 24 * time.Hour), NotAfter: notAfter, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _ = c.(*tls.Conn).Handshake(); c.Close() }()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// probeTLS parses an agent config with one tls check (so its defaults are the config's) and
+// probes once.
+func probeTLS(t *testing.T, c config.TLSCheck) Result {
+	t.Helper()
+	yaml := fmt.Sprintf("service: orders\ninstance: o1\nhub: {url: \"http://127.0.0.1:7000\", token_file: /dev/null}\n"+
+		"checks:\n  - name: cert\n    tls: {address: %q, server_name: %q, ca_file: %q, warn_days: %d, critical_days: %d}\n",
+		c.Address, c.ServerName, c.CAFile, c.WarnDays, c.CriticalDays)
+	cfg, err := config.Parse("agent.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewTLS(cfg.Checks[0].TLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return p.Probe(ctx)
+}
+
+// TestTLS: a chain the CA vouches for passes with its days left written out; fewer days than
+// warn_days or critical_days turn it warning or critical; an unknown authority, another name,
+// an expired certificate, a server that does not speak TLS and one that is gone are critical,
+// each saying why.
+func TestTLS(t *testing.T) {
+	ca := newTestCA(t)
+	day := 24 * time.Hour
+	plain, err := net.Listen("tcp", "127.0.0.1:0") // accepts and says nothing TLS
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := plain.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte("220 not TLS\r\n"))
+			c.Close()
+		}
+	}()
+	defer plain.Close()
+	gone, _ := net.Listen("tcp", "127.0.0.1:0")
+	goneAddr := gone.Addr().String()
+	gone.Close()
+
+	for _, tc := range []struct {
+		name string
+		cfg  config.TLSCheck
+		want status.Check
+		out  []string
+	}{
+		{"valid", config.TLSCheck{Address: ca.serve(t, time.Now().Add(90*day+time.Hour)), CAFile: ca.file}, status.Passing,
+			[]string{`chain valid for "127.0.0.1"`, `"orders.test" expires`, "in 90 days"}},
+		{"by name", config.TLSCheck{Address: ca.serve(t, time.Now().Add(90*day+time.Hour)), ServerName: "localhost", CAFile: ca.file}, status.Passing,
+			[]string{`chain valid for "localhost"`}},
+		{"under warn_days", config.TLSCheck{Address: ca.serve(t, time.Now().Add(10*day+time.Hour)), CAFile: ca.file}, status.Warning,
+			[]string{"in 10 days", "under 14 days"}},
+		{"under critical_days", config.TLSCheck{Address: ca.serve(t, time.Now().Add(2*day+time.Hour)), CAFile: ca.file}, status.Critical,
+			[]string{"in 2 days", "under 3 days"}},
+		{"thresholds set", config.TLSCheck{Address: ca.serve(t, time.Now().Add(20*day+time.Hour)), CAFile: ca.file, WarnDays: 30, CriticalDays: 7}, status.Warning,
+			[]string{"in 20 days", "under 30 days"}},
+		{"expired", config.TLSCheck{Address: ca.serve(t, time.Now().Add(-2*day)), CAFile: ca.file}, status.Critical,
+			[]string{"expired or not yet valid", "expired 2 days ago"}},
+		{"unknown authority", config.TLSCheck{Address: ca.serve(t, time.Now().Add(90*day))}, status.Critical,
+			[]string{"signed by an unknown authority"}},
+		{"another name", config.TLSCheck{Address: ca.serve(t, time.Now().Add(90*day)), ServerName: "payments.example", CAFile: ca.file}, status.Critical,
+			[]string{`not valid for "payments.example"`, "issued for other names"}},
+		{"not TLS", config.TLSCheck{Address: plain.Addr().String(), CAFile: ca.file}, status.Critical, []string{"TLS " + plain.Addr().String() + ":"}},
+		{"server gone", config.TLSCheck{Address: goneAddr, CAFile: ca.file}, status.Critical, []string{"connection refused"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := probeTLS(t, tc.cfg)
+			if r.Status != tc.want {
+				t.Fatalf("status %s, want %s: %s", r.Status, tc.want, r.Output)
+			}
+			for _, s := range tc.out {
+				if !strings.Contains(r.Output, s) {
+					t.Fatalf("output %q lacks %q", r.Output, s)
+				}
+			}
+		})
+	}
+	if _, err := NewTLS(&config.TLSCheck{Address: "x:1", CAFile: filepath.Join(t.TempDir(), "none.pem")}); err == nil || !strings.Contains(err.Error(), "ca_file") {
+		t.Fatalf("a missing ca_file: %v", err)
+	}
+}
