@@ -1,4 +1,4 @@
-// Package check runs the agent's health checks: one type per check kind (http, tcp, exec, ttl, tls)
+// Package check runs the agent's health checks: one type per check kind (http, tcp, exec, ttl, tls, redis)
 // behind the small Prober interface, and a Runner that schedules each check in its own goroutine,
 // bounds every run by its timeout, caps its output, damps flapping with rise/fall, and signals
 // status changes without ever blocking on the network.
@@ -43,6 +43,8 @@ func newProber(c *config.Check, userAgent string) (Prober, error) {
 		return NewExec(c.Exec), nil
 	case c.TLS != nil:
 		return NewTLS(c.TLS)
+	case c.Redis != nil:
+		return NewRedis(c.Redis), nil
 	}
 	return nil, fmt.Errorf("check %q: no scheduled kind", c.Name)
 }

@@ -109,24 +109,7 @@ func probeTLS(t *testing.T, c config.TLSCheck) Result {
 func TestTLS(t *testing.T) {
 	ca := newTestCA(t)
 	day := 24 * time.Hour
-	plain, err := net.Listen("tcp", "127.0.0.1:0") // accepts and says nothing TLS
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		for {
-			c, err := plain.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = c.Write([]byte("220 not TLS\r\n"))
-			c.Close()
-		}
-	}()
-	defer plain.Close()
-	gone, _ := net.Listen("tcp", "127.0.0.1:0")
-	goneAddr := gone.Addr().String()
-	gone.Close()
+	plain := bannerServer(t, "220 not TLS\r\n")
 
 	for _, tc := range []struct {
 		name string
@@ -150,8 +133,8 @@ func TestTLS(t *testing.T) {
 			[]string{"signed by an unknown authority"}},
 		{"another name", config.TLSCheck{Address: ca.serve(t, time.Now().Add(90*day)), ServerName: "payments.example", CAFile: ca.file}, status.Critical,
 			[]string{`not valid for "payments.example"`, "issued for other names"}},
-		{"not TLS", config.TLSCheck{Address: plain.Addr().String(), CAFile: ca.file}, status.Critical, []string{"TLS " + plain.Addr().String() + ":"}},
-		{"server gone", config.TLSCheck{Address: goneAddr, CAFile: ca.file}, status.Critical, []string{"connection refused"}},
+		{"not TLS", config.TLSCheck{Address: plain, CAFile: ca.file}, status.Critical, []string{"TLS " + plain + ":"}},
+		{"server gone", config.TLSCheck{Address: closedAddr(t), CAFile: ca.file}, status.Critical, []string{"connection refused"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := probeTLS(t, tc.cfg)

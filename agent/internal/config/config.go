@@ -91,14 +91,15 @@ type Check struct {
 	Critical  bool          `yaml:"critical"`  // that component down makes the system unhealthy
 	Runbook   string        `yaml:"runbook"`
 
-	HTTP *HTTPCheck `yaml:"http"`
-	TCP  *TCPCheck  `yaml:"tcp"`
-	Exec *ExecCheck `yaml:"exec"`
-	TTL  *TTLCheck  `yaml:"ttl"`
-	TLS  *TLSCheck  `yaml:"tls"`
+	HTTP  *HTTPCheck  `yaml:"http"`
+	TCP   *TCPCheck   `yaml:"tcp"`
+	Exec  *ExecCheck  `yaml:"exec"`
+	TTL   *TTLCheck   `yaml:"ttl"`
+	TLS   *TLSCheck   `yaml:"tls"`
+	Redis *RedisCheck `yaml:"redis"`
 }
 
-// Kind returns the name of the check's kind key ("http", "tcp", "exec", "ttl", "tls"), or "" when it has
+// Kind returns the name of the check's kind key ("http", "tcp", "exec", "ttl", "tls", "redis"), or "" when it has
 // none. With more than one set, it returns the first in that order; Validate rejects that case.
 func (c *Check) Kind() string {
 	if kinds := c.kinds(); len(kinds) > 0 {
@@ -123,6 +124,9 @@ func (c *Check) kinds() []string {
 	}
 	if c.TLS != nil {
 		kinds = append(kinds, "tls")
+	}
+	if c.Redis != nil {
+		kinds = append(kinds, "redis")
 	}
 	return kinds
 }
@@ -150,6 +154,42 @@ type TLSCheck struct {
 	CAFile       string `yaml:"ca_file"`       // PEM roots to verify against; default the system's
 	WarnDays     int    `yaml:"warn_days"`     // warning below this many days left; default DefaultTLSWarnDays
 	CriticalDays int    `yaml:"critical_days"` // critical below this many; default DefaultTLSCriticalDays
+}
+
+// RedisCheck probes a Redis-compatible server: AUTH when a password is configured, PING, and
+// optionally its replication role.
+type RedisCheck struct {
+	Address      string `yaml:"address"`       // host:port
+	Username     string `yaml:"username"`      // ACL user (Redis 6+); default the default user
+	PasswordFile string `yaml:"password_file"` // file holding the password (trailing newline dropped)
+	PasswordEnv  string `yaml:"password_env"`  // or the environment variable holding it
+	Role         string `yaml:"role"`          // master or replica: critical when the server's differs
+}
+
+// Password reads the check's password from its file or environment variable ("" when neither
+// is set), at each probe, so a rotated secret is picked up.
+func (c *RedisCheck) Password() (string, error) {
+	return readSecret(c.PasswordFile, c.PasswordEnv)
+}
+
+// readSecret reads a secret from file (trailing newline dropped) or from the environment
+// variable env; "" when neither is named.
+func readSecret(file, env string) (string, error) {
+	switch {
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("password_file: %w", err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	case env != "":
+		v, ok := os.LookupEnv(env)
+		if !ok {
+			return "", fmt.Errorf("password_env: %s is not set", env)
+		}
+		return v, nil
+	}
+	return "", nil
 }
 
 // Defaults of TLSCheck.

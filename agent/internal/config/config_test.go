@@ -317,6 +317,26 @@ checks:
 			wantErr: "checks[0].tcp.address",
 		},
 		{
+			name:    "redis address without port",
+			yaml:    minimal + "checks:\n  - name: a\n    redis: {address: \"cache\"}\n",
+			wantErr: `checks[0].redis.address: "cache": want host:port`,
+		},
+		{
+			name:    "redis two password sources",
+			yaml:    minimal + "checks:\n  - name: a\n    redis: {address: \"cache:6379\", password_file: /run/p, password_env: P}\n",
+			wantErr: "checks[0].redis.password_env: set password_file or password_env, not both",
+		},
+		{
+			name:    "redis user without password",
+			yaml:    minimal + "checks:\n  - name: a\n    redis: {address: \"cache:6379\", username: probe}\n",
+			wantErr: "checks[0].redis.username: needs password_file or password_env",
+		},
+		{
+			name:    "redis role",
+			yaml:    minimal + "checks:\n  - name: a\n    redis: {address: \"cache:6379\", role: primary}\n",
+			wantErr: `checks[0].redis.role: "primary": want master or replica`,
+		},
+		{
 			name:    "tls address without port",
 			yaml:    minimal + "checks:\n  - name: a\n    tls: {address: \"example.com\"}\n",
 			wantErr: `checks[0].tls.address: "example.com": want host:port`,

@@ -28,7 +28,7 @@ func TestShippedExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Service != "orders" || len(cfg.Checks) != 5 || cfg.Gossip == nil || len(cfg.Gossip.Join) == 0 {
+	if cfg.Service != "orders" || len(cfg.Checks) != 6 || cfg.Gossip == nil || len(cfg.Gossip.Join) == 0 {
 		t.Fatalf("parsed %+v", cfg)
 	}
 	if tls := cfg.Checks[4].TLS; tls == nil || tls.ServerName != "api.example.com" || tls.WarnDays != 14 || tls.CriticalDays != 3 {
