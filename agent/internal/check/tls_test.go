@@ -69,16 +69,7 @@ func (ca *testCA) serve(t *testing.T, notAfter time.Time) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _ = c.(*tls.Conn).Handshake(); c.Close() }()
-		}
-	}()
+	serveConns(t, ln, func(c net.Conn) { _ = c.(*tls.Conn).Handshake() })
 	return ln.Addr().String()
 }
 

@@ -460,8 +460,10 @@ function renderOverview() {
   $("svc-counts").replaceChildren(...Object.entries(svc).map(([k, n]) => el("tr", {}, el("td", {}, badge(k)), el("td", {}, n))));
   $("inst-counts").replaceChildren(...Object.entries(inst).map(([k, n]) => el("tr", {}, el("td", {}, badge(k)), el("td", {}, n))));
   const firing = [...state.alerts.values()].filter((a) => a.state === "firing").sort(byAlert);
-  $("firing").replaceChildren(...(firing.length ? firing.map((a) => el("li", {}, badge(a.severity), " ",
-    a.component + ": " + a.summary, handling(a).length ? " — " + handling(a).join("; ") : "")) : [el("li", {}, "none")]));
+  $("firing").replaceChildren(...(firing.length ? firing.map((a) => {
+    const hand = handling(a);
+    return el("li", {}, badge(a.severity), " ", a.component + ": " + a.summary, hand.length ? " — " + hand.join("; ") : "");
+  }) : [el("li", {}, "none")]));
   if (performance.getEntriesByName("centralhub-data").length && !performance.getEntriesByName("centralhub-overview").length) {
     performance.measure("centralhub-overview", "centralhub-data"); // read by make bench
   }
