@@ -37,6 +37,8 @@ missing=()
 command -v chromium >/dev/null || missing+=(chromium)  # the dependency picture's browser test
 command -v ip >/dev/null || missing+=(iproute2)        # the gossip partition test (ip netns)
 command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)  # the Alertmanager receiver's end-to-end test
+command -v clickhouse-server >/dev/null || missing+=(clickhouse-server)  # the agent's clickhouse preset test (it starts its own server)
+{ command -v java >/dev/null && [ -e /usr/share/java/zookeeper.jar ]; } || missing+=(zookeeperd)   # the agent's zookeeper probe test (it starts its own server)
 if ((${#missing[@]})); then
   echo "installing ${missing[*]}"
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; } ||

@@ -23,6 +23,7 @@ import (
 	"github.com/centralhub/centralhub/agent/internal/check"
 	"github.com/centralhub/centralhub/agent/internal/cluster"
 	"github.com/centralhub/centralhub/agent/internal/config"
+	"github.com/centralhub/centralhub/agent/internal/configcheck"
 	"github.com/centralhub/centralhub/agent/internal/hubclient"
 	"github.com/centralhub/centralhub/agent/internal/localapi"
 	"github.com/centralhub/centralhub/pkg/gossip"
@@ -45,6 +46,7 @@ type App struct {
 	cfg      *config.Config
 	log      *slog.Logger
 	runner   *check.Runner
+	configs  *configcheck.Checker
 	sender   *hubclient.Sender
 	reporter *hubclient.Reporter
 
@@ -131,6 +133,12 @@ func New(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 	if a.sender, err = hubclient.NewSender(senderCfg); err != nil {
 		return nil, fmt.Errorf("sender: %w", err)
 	}
+	// The config checker fetches the desired config with the sender's hubs, token and client.
+	if a.configs, err = configcheck.New(cfg.ConfigChecks, configcheck.Options{
+		Service: cfg.Service, Hub: a.sender, Logger: logger.With("component", "configchecks"),
+	}); err != nil {
+		return nil, fmt.Errorf("config checks: %w", err)
+	}
 	a.reporter = hubclient.NewReporter(protocol.Report{
 		Tenant:       cfg.Tenant,
 		Service:      cfg.Service,
@@ -144,12 +152,14 @@ func New(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 		Interval:     protocol.Duration(cfg.Interval),
 		DependsOn:    cfg.DependsOn,
 	}, runner, a.sender, logger.With("component", "reporter"))
+	a.reporter.SetConfigChecks(a.configs)
 
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	apiLog := logger.With("component", "localapi")
 	a.apiSrv = newServer(localapi.Handler(localapi.Config{
 		Service: cfg.Service, Instance: cfg.Instance, Version: Version,
 		Checks: runner, Deliveries: a.sender, Metrics: metrics, Logger: apiLog, Gossip: gossipHealth,
+		Config: a.configs.State,
 	}), apiLog)
 	if a.metricsLn != nil {
 		a.metricsSrv = newServer(localapi.MetricsHandler(metrics), apiLog)
@@ -268,9 +278,9 @@ func (a *App) release() {
 // Run runs the agent until ctx ends, then stops it and returns nil; it returns an error if a
 // listener fails. It may be called once.
 //
-// Start order (the gossip member already runs, from New): local API servers, checks, reporter,
-// sender. Stop order when ctx ends:
-//  1. the checks and the reporter stop: no new results, no new reports;
+// Start order (the gossip member already runs, from New): local API servers, checks, config
+// checks, reporter, sender. Stop order when ctx ends:
+//  1. the checks, the config checks and the reporter stop: no new results, no new reports;
 //  2. the sender makes one final delivery attempt (bounded by its flush timeout) and stops;
 //  3. the gossip member leaves gracefully (bounded by LeaveTimeout) and shuts down. A hub
 //     deregisters an instance that leaves, so this comes only after the last report: a report
@@ -305,6 +315,7 @@ func (a *App) Run(ctx context.Context) error {
 
 	var workers sync.WaitGroup
 	workers.Go(func() { a.runner.Run(ctx) })
+	workers.Go(func() { a.configs.Run(ctx) })
 	workers.Go(func() { a.reporter.Run(ctx) })
 	senderCtx, stopSender := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSender()

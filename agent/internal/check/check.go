@@ -1,4 +1,5 @@
-// Package check runs the agent's health checks: one type per check kind (http, tcp, exec, ttl, tls, redis)
+// Package check runs the agent's health checks: one type per check kind (http, tcp, exec, ttl, and
+// the infrastructure and host probes)
 // behind the small Prober interface, and a Runner that schedules each check in its own goroutine,
 // bounds every run by its timeout, caps its output, damps flapping with rise/fall, and signals
 // status changes without ever blocking on the network.
@@ -44,7 +45,35 @@ func newProber(c *config.Check, userAgent string) (Prober, error) {
 	case c.TLS != nil:
 		return NewTLS(c.TLS)
 	case c.Redis != nil:
-		return NewRedis(c.Redis), nil
+		return NewRedis(c.Redis)
+	case c.Postgres != nil:
+		return NewPostgres(c.Postgres)
+	case c.MySQL != nil:
+		return NewMySQL(c.MySQL)
+	case c.NATS != nil:
+		return NewNATS(c.NATS)
+	case c.AMQP != nil:
+		return NewAMQP(c.AMQP)
+	case c.MQTT != nil:
+		return NewMQTT(c.MQTT)
+	case c.Kafka != nil:
+		return NewKafka(c.Kafka)
+	case c.GRPC != nil:
+		return NewGRPC(c.GRPC)
+	case c.ZooKeeper != nil:
+		return NewZooKeeper(c.ZooKeeper), nil
+	case c.ClickHouse != nil:
+		return NewPreset(PresetClickHouse, c.ClickHouse, userAgent)
+	case c.ArangoDB != nil:
+		return NewPreset(PresetArangoDB, c.ArangoDB, userAgent)
+	case c.Weaviate != nil:
+		return NewPreset(PresetWeaviate, c.Weaviate, userAgent)
+	case c.Disk != nil:
+		return NewDisk(c.Disk), nil
+	case c.Memory != nil:
+		return NewMemory(c.Memory), nil
+	case c.Load != nil:
+		return NewLoad(c.Load), nil
 	}
 	return nil, fmt.Errorf("check %q: no scheduled kind", c.Name)
 }

@@ -3,6 +3,7 @@ package check
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -15,17 +16,34 @@ import (
 	"github.com/centralhub/centralhub/pkg/status"
 )
 
-// Redis speaks the little of RESP a health probe needs (AUTH, PING, INFO replication) to a
-// Redis-compatible server (Redis, DragonflyDB, Valkey): critical when it does not answer, refuses
-// the credentials or does not PONG, or when its role is not the one asked for.
+// Redis speaks the little of RESP a health probe needs (AUTH, PING, INFO) to a Redis-compatible
+// server (Redis, DragonflyDB, Valkey), over TLS when configured: critical when it does not
+// answer, refuses the credentials or does not PONG, or when its role is not the one asked for;
+// warning when its memory use is above max_memory_percent.
 type Redis struct {
 	cfg    config.RedisCheck
+	tls    *tls.Config // nil: plain TCP
 	dialer net.Dialer
 }
 
-// NewRedis returns the prober for a redis check.
-func NewRedis(c *config.RedisCheck) *Redis {
-	return &Redis{cfg: *c}
+// NewRedis returns the prober for a redis check; a tls section whose files cannot be read is
+// an error naming them.
+func NewRedis(c *config.RedisCheck) (*Redis, error) {
+	host, _, _ := net.SplitHostPort(c.Address)
+	tc, err := clientTLS(c.TLS, host)
+	if err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	return &Redis{cfg: *c, tls: tc}, nil
+}
+
+// dial connects to the server, with TLS when configured.
+func (r *Redis) dial(ctx context.Context) (net.Conn, error) {
+	if r.tls == nil {
+		return r.dialer.DialContext(ctx, "tcp", r.cfg.Address)
+	}
+	d := tls.Dialer{NetDialer: &r.dialer, Config: r.tls}
+	return d.DialContext(ctx, "tcp", r.cfg.Address)
 }
 
 // Probe implements Prober.
@@ -37,7 +55,7 @@ func (r *Redis) Probe(ctx context.Context) Result {
 	if err != nil {
 		return fail("%v", err)
 	}
-	conn, err := r.dialer.DialContext(ctx, "tcp", r.cfg.Address)
+	conn, err := r.dial(ctx)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -79,7 +97,43 @@ func (r *Redis) Probe(ctx context.Context) Result {
 		}
 		out += ", role " + role
 	}
+	if r.cfg.MaxMemoryPercent > 0 {
+		info, err := c.do("INFO", "memory")
+		if err != nil {
+			return fail("INFO memory: %v", err)
+		}
+		share, of, err := memoryShare(info)
+		if err != nil {
+			return fail("INFO memory: %v", err)
+		}
+		out += fmt.Sprintf(", memory %.1f%% of %s", share, of)
+		if share > r.cfg.MaxMemoryPercent {
+			return Result{status.Warning, fmt.Sprintf("%s, above max_memory_percent %g%%", out, r.cfg.MaxMemoryPercent)}
+		}
+	}
 	return Result{status.Passing, out}
+}
+
+// memoryShare reads an INFO memory answer: used_memory as a percentage of maxmemory, or of the
+// host's memory when maxmemory is 0 (no limit), and which of the two it is.
+func memoryShare(info string) (float64, string, error) {
+	used, err := strconv.ParseUint(infoField(info, "used_memory"), 10, 64)
+	if err != nil {
+		return 0, "", fmt.Errorf("used_memory: %w", err)
+	}
+	limit, of := uint64(0), "maxmemory"
+	if v := infoField(info, "maxmemory"); v != "" {
+		if limit, err = strconv.ParseUint(v, 10, 64); err != nil {
+			return 0, "", fmt.Errorf("maxmemory: %w", err)
+		}
+	}
+	if limit == 0 {
+		of = "the host's memory (no maxmemory)"
+		if limit, err = strconv.ParseUint(infoField(info, "total_system_memory"), 10, 64); err != nil || limit == 0 {
+			return 0, "", errors.New("no maxmemory and no total_system_memory to judge used_memory against")
+		}
+	}
+	return 100 * float64(used) / float64(limit), of, nil
 }
 
 // infoField is a field of an INFO answer ("name:value" lines).

@@ -4,10 +4,14 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,22 +20,9 @@ import (
 )
 
 // redisAddr is the Redis server of the tests: CENTRALHUB_TEST_REDIS_ADDR or the machine's
-// 127.0.0.1:6379. The test skips when it does not answer, saying so, and fails under CI=true.
+// 127.0.0.1:6379.
 func redisAddr(t *testing.T) string {
-	t.Helper()
-	addr := os.Getenv("CENTRALHUB_TEST_REDIS_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:6379"
-	}
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("no Redis at %s (%v), and CI must run the probe tests: .ci/run starts the machine's Redis", addr, err)
-		}
-		t.Skipf("no Redis at %s (%v): start one, or name one in CENTRALHUB_TEST_REDIS_ADDR, to test the redis probe", addr, err)
-	}
-	c.Close()
-	return addr
+	return serverAddr(t, "Redis", "CENTRALHUB_TEST_REDIS_ADDR", "127.0.0.1:6379")
 }
 
 // redisCommand runs one command on addr as the default user.
@@ -54,7 +45,11 @@ func probeRedis(t *testing.T, c config.RedisCheck) Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return NewRedis(&c).Probe(ctx)
+	r, err := NewRedis(&c)
+	if err != nil {
+		t.Fatalf("NewRedis: %v", err)
+	}
+	return r.Probe(ctx)
 }
 
 // TestRedis probes the real Redis: PING, the role, an ACL user authenticating with a password
@@ -89,9 +84,9 @@ func TestRedis(t *testing.T) {
 		{"ping", config.RedisCheck{Address: addr}, status.Passing, "PONG in "},
 		{"role", config.RedisCheck{Address: addr, Role: role}, status.Passing, ", role " + role},
 		{"other role", config.RedisCheck{Address: addr, Role: other}, status.Critical, "role is " + role + ", want " + other},
-		{"acl user", config.RedisCheck{Address: addr, Username: user, PasswordFile: good, Role: role}, status.Passing, "PONG in "},
-		{"wrong password", config.RedisCheck{Address: addr, Username: user, PasswordFile: bad}, status.Critical, "AUTH refused: WRONGPASS"},
-		{"password variable unset", config.RedisCheck{Address: addr, PasswordEnv: "CENTRALHUB_TEST_NO_SUCH_VAR"}, status.Critical,
+		{"acl user", config.RedisCheck{Address: addr, Username: user, Secret: config.Secret{PasswordFile: good}, Role: role}, status.Passing, "PONG in "},
+		{"wrong password", config.RedisCheck{Address: addr, Username: user, Secret: config.Secret{PasswordFile: bad}}, status.Critical, "AUTH refused: WRONGPASS"},
+		{"password variable unset", config.RedisCheck{Address: addr, Secret: config.Secret{PasswordEnv: "CENTRALHUB_TEST_NO_SUCH_VAR"}}, status.Critical,
 			"password_env: CENTRALHUB_TEST_NO_SUCH_VAR is not set"},
 		{"nobody listening", config.RedisCheck{Address: closedAddr(t)}, status.Critical, "connection refused"},
 		{"not redis", config.RedisCheck{Address: bannerServer(t, "SSH-2.0-OpenSSH_9.2\r\n")}, status.Critical, "PING: "},
@@ -106,4 +101,132 @@ func TestRedis(t *testing.T) {
 			}
 		})
 	}
+}
+
+// redisTLSServer starts the machine's redis-server binary on a free loopback port serving TLS
+// only, with a certificate from ca, and returns its address; it is killed when the test ends.
+func redisTLSServer(t *testing.T, ca *testCA) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("no redis-server binary (%v), and CI must run the redis TLS test", err)
+		}
+		t.Skipf("no redis-server binary (%v): install Debian's redis-server to test the redis probe over TLS", err)
+	}
+	cert, key := ca.issue(t)
+	port := freePort(t)
+	cmd := exec.Command(bin, "--port", "0", "--tls-port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--tls-cert-file", cert, "--tls-key-file", key, "--tls-ca-cert-file", ca.file, "--tls-auth-clients", "no",
+		"--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var log strings.Builder
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start redis-server: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); <-done })
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return addr
+		}
+		select {
+		case <-done:
+			t.Fatalf("redis-server with TLS exited: %s", log.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redis-server with TLS did not listen within 10 s: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the port, not waiting for state
+	}
+}
+
+// TestRedisTLSAndMemory: the probe over TLS against a redis-server the test starts (verified
+// with the test's CA, refused without it, and refused by a plain-TCP probe), and the memory
+// threshold against the machine's Redis under a maxmemory the test sets and restores.
+func TestRedisTLSAndMemory(t *testing.T) {
+	addr := redisAddr(t)
+	ca := newTestCA(t)
+	tlsAddr := redisTLSServer(t, ca)
+
+	old := strings.Fields(redisArray(t, addr, "CONFIG", "GET", "maxmemory"))
+	redisCommand(t, addr, "CONFIG", "SET", "maxmemory", "1073741824")
+	t.Cleanup(func() { redisCommand(t, addr, "CONFIG", "SET", "maxmemory", old[len(old)-1]) })
+	used, err := strconv.ParseFloat(infoField(redisCommand(t, addr, "INFO", "memory"), "used_memory"), 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	share := 100 * used / (1 << 30)
+
+	for _, tc := range []struct {
+		name string
+		cfg  config.RedisCheck
+		want status.Check
+		out  string
+	}{
+		{"tls", config.RedisCheck{Address: tlsAddr, TLS: &config.ClientTLS{CAFile: ca.file}}, status.Passing, "PONG in "},
+		{"tls by name", config.RedisCheck{Address: tlsAddr, TLS: &config.ClientTLS{CAFile: ca.file, ServerName: "localhost"}}, status.Passing, "PONG in "},
+		{"tls unknown authority", config.RedisCheck{Address: tlsAddr, TLS: &config.ClientTLS{}}, status.Critical, "certificate signed by unknown authority"},
+		{"plain probe of a tls port", config.RedisCheck{Address: tlsAddr}, status.Critical, "PING: "},
+		{"memory under", config.RedisCheck{Address: addr, MaxMemoryPercent: min(100, share*4+1)}, status.Passing, "% of maxmemory"},
+		{"memory over", config.RedisCheck{Address: addr, MaxMemoryPercent: share / 4}, status.Warning, "% of maxmemory, above max_memory_percent"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := probeRedis(t, tc.cfg)
+			if r.Status != tc.want || !strings.Contains(r.Output, tc.out) {
+				t.Fatalf("%s %q, want %s with %q", r.Status, r.Output, tc.want, tc.out)
+			}
+		})
+	}
+	if _, err := NewRedis(&config.RedisCheck{Address: tlsAddr, TLS: &config.ClientTLS{CAFile: "/no/such/ca.pem"}}); err == nil ||
+		!strings.Contains(err.Error(), "tls ca_file") {
+		t.Fatalf("a missing ca_file: %v", err)
+	}
+}
+
+// redisArray runs a command whose reply is an array of bulk strings and returns them joined
+// by spaces.
+func redisArray(t *testing.T, addr string, args ...string) string {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	c := &resp{w: conn, r: bufio.NewReader(conn)}
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	if _, err := conn.Write([]byte(b.String())); err != nil {
+		t.Fatal(err)
+	}
+	head, err := c.r.ReadString('\n')
+	if err != nil || !strings.HasPrefix(head, "*") {
+		t.Fatalf("%s: reply %q, %v", strings.Join(args, " "), head, err)
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(head[1:]))
+	var out []string
+	for range n {
+		line, err := c.r.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		size, _ := strconv.Atoi(strings.TrimSpace(line[1:]))
+		buf := make([]byte, size+2)
+		if _, err := io.ReadFull(c.r, buf); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, string(buf[:size]))
+	}
+	return strings.Join(out, " ")
 }

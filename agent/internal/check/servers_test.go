@@ -2,8 +2,30 @@ package check
 
 import (
 	"net"
+	"os"
 	"testing"
+	"time"
 )
+
+// serverAddr is the address of a real server a probe test needs: the environment variable env,
+// or def (the machine's own server). The test skips when nothing answers there, saying what is
+// missing, and fails instead under CI=true, since .ci/run starts every server these tests use.
+func serverAddr(t *testing.T, name, env, def string) string {
+	t.Helper()
+	addr := os.Getenv(env)
+	if addr == "" {
+		addr = def
+	}
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("no %s at %s (%v), and CI must run the probe tests: .ci/run starts it", name, addr, err)
+		}
+		t.Skipf("no %s at %s (%v): start one, or name one in %s, to run this probe test", name, addr, err, env)
+	}
+	c.Close()
+	return addr
+}
 
 // serveConns hands every connection ln accepts to handle, in its own goroutine, and closes it
 // after; ln closes when the test ends.

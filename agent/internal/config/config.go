@@ -53,6 +53,7 @@ type Config struct {
 	Hub           Hub               `yaml:"hub"`
 	DependsOn     []string          `yaml:"depends_on"` // services this one needs
 	Checks        []Check           `yaml:"checks"`
+	ConfigChecks  []ConfigCheck     `yaml:"config_checks"`
 	Gossip        *Gossip           `yaml:"gossip"` // nil (section omitted): no gossip
 }
 
@@ -97,10 +98,25 @@ type Check struct {
 	TTL   *TTLCheck   `yaml:"ttl"`
 	TLS   *TLSCheck   `yaml:"tls"`
 	Redis *RedisCheck `yaml:"redis"`
+
+	Postgres   *PostgresCheck  `yaml:"postgres"`
+	MySQL      *MySQLCheck     `yaml:"mysql"`
+	NATS       *NATSCheck      `yaml:"nats"`
+	AMQP       *AMQPCheck      `yaml:"amqp"`
+	MQTT       *MQTTCheck      `yaml:"mqtt"`
+	Kafka      *KafkaCheck     `yaml:"kafka"`
+	GRPC       *GRPCCheck      `yaml:"grpc"`
+	ZooKeeper  *ZooKeeperCheck `yaml:"zookeeper"`
+	ClickHouse *PresetCheck    `yaml:"clickhouse"`
+	ArangoDB   *PresetCheck    `yaml:"arangodb"`
+	Weaviate   *PresetCheck    `yaml:"weaviate"`
+	Disk       *DiskCheck      `yaml:"disk"`
+	Memory     *MemoryCheck    `yaml:"memory"`
+	Load       *LoadCheck      `yaml:"load"`
 }
 
-// Kind returns the name of the check's kind key ("http", "tcp", "exec", "ttl", "tls", "redis"), or "" when it has
-// none. With more than one set, it returns the first in that order; Validate rejects that case.
+// Kind returns the name of the check's kind key ("http", "tcp", "redis", ...), or "" when it has
+// none. With more than one set, it returns the first in kinds' order; Validate rejects that case.
 func (c *Check) Kind() string {
 	if kinds := c.kinds(); len(kinds) > 0 {
 		return kinds[0]
@@ -110,23 +126,21 @@ func (c *Check) Kind() string {
 
 func (c *Check) kinds() []string {
 	var kinds []string
-	if c.HTTP != nil {
-		kinds = append(kinds, "http")
-	}
-	if c.TCP != nil {
-		kinds = append(kinds, "tcp")
-	}
-	if c.Exec != nil {
-		kinds = append(kinds, "exec")
-	}
-	if c.TTL != nil {
-		kinds = append(kinds, "ttl")
-	}
-	if c.TLS != nil {
-		kinds = append(kinds, "tls")
-	}
-	if c.Redis != nil {
-		kinds = append(kinds, "redis")
+	for _, k := range []struct {
+		name string
+		set  bool
+	}{
+		{"http", c.HTTP != nil}, {"tcp", c.TCP != nil}, {"exec", c.Exec != nil}, {"ttl", c.TTL != nil},
+		{"tls", c.TLS != nil}, {"redis", c.Redis != nil}, {"postgres", c.Postgres != nil},
+		{"mysql", c.MySQL != nil}, {"nats", c.NATS != nil}, {"amqp", c.AMQP != nil},
+		{"mqtt", c.MQTT != nil}, {"kafka", c.Kafka != nil}, {"grpc", c.GRPC != nil},
+		{"zookeeper", c.ZooKeeper != nil}, {"clickhouse", c.ClickHouse != nil},
+		{"arangodb", c.ArangoDB != nil}, {"weaviate", c.Weaviate != nil}, {"disk", c.Disk != nil},
+		{"memory", c.Memory != nil}, {"load", c.Load != nil},
+	} {
+		if k.set {
+			kinds = append(kinds, k.name)
+		}
 	}
 	return kinds
 }
@@ -154,42 +168,6 @@ type TLSCheck struct {
 	CAFile       string `yaml:"ca_file"`       // PEM roots to verify against; default the system's
 	WarnDays     int    `yaml:"warn_days"`     // warning below this many days left; default DefaultTLSWarnDays
 	CriticalDays int    `yaml:"critical_days"` // critical below this many; default DefaultTLSCriticalDays
-}
-
-// RedisCheck probes a Redis-compatible server: AUTH when a password is configured, PING, and
-// optionally its replication role.
-type RedisCheck struct {
-	Address      string `yaml:"address"`       // host:port
-	Username     string `yaml:"username"`      // ACL user (Redis 6+); default the default user
-	PasswordFile string `yaml:"password_file"` // file holding the password (trailing newline dropped)
-	PasswordEnv  string `yaml:"password_env"`  // or the environment variable holding it
-	Role         string `yaml:"role"`          // master or replica: critical when the server's differs
-}
-
-// Password reads the check's password from its file or environment variable ("" when neither
-// is set), at each probe, so a rotated secret is picked up.
-func (c *RedisCheck) Password() (string, error) {
-	return readSecret(c.PasswordFile, c.PasswordEnv)
-}
-
-// readSecret reads a secret from file (trailing newline dropped) or from the environment
-// variable env; "" when neither is named.
-func readSecret(file, env string) (string, error) {
-	switch {
-	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("password_file: %w", err)
-		}
-		return strings.TrimRight(string(b), "\r\n"), nil
-	case env != "":
-		v, ok := os.LookupEnv(env)
-		if !ok {
-			return "", fmt.Errorf("password_env: %s is not set", env)
-		}
-		return v, nil
-	}
-	return "", nil
 }
 
 // Defaults of TLSCheck.
@@ -292,6 +270,7 @@ func (c *Config) applyDefaults() error {
 	if c.Interval == 0 {
 		c.Interval = DefaultInterval
 	}
+	c.applyConfigCheckDefaults()
 	if g := c.Gossip; g != nil {
 		if g.Bind == "" {
 			g.Bind = DefaultGossipBind
@@ -328,6 +307,7 @@ func (c *Config) applyDefaults() error {
 				t.ServerName, _, _ = net.SplitHostPort(t.Address)
 			}
 		}
+		ch.applyProbeDefaults()
 		if h := ch.HTTP; h != nil {
 			if h.Method == "" {
 				h.Method = DefaultHTTPMethod

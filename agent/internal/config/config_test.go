@@ -242,11 +242,6 @@ checks:
 			wantErr: `gossip.advertise: "10.0.0.7:0": bad port "0"`,
 		},
 		{
-			name:    "config_checks are not accepted yet",
-			yaml:    minimal + "config_checks: []\n",
-			wantErr: `unknown key "config_checks"`,
-		},
-		{
 			name:    "missing service",
 			yaml:    "hub: {url: http://h:7000, token_file: /t}\n",
 			wantErr: "agent.yaml: service: required",

@@ -61,6 +61,9 @@ func (c *Config) Validate() error {
 		}
 		seen[c.Checks[i].Name] = i
 	}
+	if err := c.validateConfigChecks(); err != nil {
+		return err
+	}
 	return c.validateReportLimits()
 }
 
@@ -214,7 +217,7 @@ func (c *Check) validate(at string) error {
 	}
 	switch kinds := c.kinds(); len(kinds) {
 	case 0:
-		return &FieldError{at, "needs one kind: http, tcp, exec, ttl, tls or redis"}
+		return &FieldError{at, "needs one kind: http, tcp, exec, ttl, tls, or a probe such as postgres or redis"}
 	case 1:
 	default:
 		return &FieldError{at, fmt.Sprintf("has %s; a check has exactly one kind", strings.Join(kinds, " and "))}
@@ -240,8 +243,6 @@ func (c *Check) validate(at string) error {
 		}
 	case c.TLS != nil:
 		return c.TLS.validate(at + ".tls")
-	case c.Redis != nil:
-		return c.Redis.validate(at + ".redis")
 	case c.Exec != nil:
 		if len(c.Exec.Command) == 0 || c.Exec.Command[0] == "" {
 			return &FieldError{at + ".exec.command", "needs the program and its arguments, such as [\"/usr/local/bin/check\", \"-v\"]"}
@@ -253,22 +254,8 @@ func (c *Check) validate(at string) error {
 		if c.Rise != 1 || c.Fall != 1 {
 			return &FieldError{at, "rise and fall do not apply to ttl checks: each update applies at once"}
 		}
-	}
-	return nil
-}
-
-func (r *RedisCheck) validate(at string) error {
-	if _, port, err := net.SplitHostPort(r.Address); err != nil || port == "" {
-		return &FieldError{at + ".address", fmt.Sprintf("%q: want host:port", r.Address)}
-	}
-	if r.PasswordFile != "" && r.PasswordEnv != "" {
-		return &FieldError{at + ".password_env", "set password_file or password_env, not both"}
-	}
-	if r.Username != "" && r.PasswordFile == "" && r.PasswordEnv == "" {
-		return &FieldError{at + ".username", "needs password_file or password_env"}
-	}
-	if r.Role != "" && r.Role != "master" && r.Role != "replica" {
-		return &FieldError{at + ".role", fmt.Sprintf("%q: want master or replica", r.Role)}
+	default:
+		return c.validateProbe(at)
 	}
 	return nil
 }

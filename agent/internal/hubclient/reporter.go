@@ -16,12 +16,21 @@ type Checks interface {
 	Changed() <-chan struct{}
 }
 
+// ConfigChecks is what the Reporter needs from the config checker.
+type ConfigChecks interface {
+	// State returns the latest state of the config checks, the report's config object.
+	State() protocol.ConfigState
+	// Changed receives after the state changes.
+	Changed() <-chan struct{}
+}
+
 // Reporter builds the agent's reports and hands them to a Sender: one at start, one at once on
 // every status change, and otherwise one every interval as a heartbeat (an interval after the
 // previous report of either kind).
 type Reporter struct {
 	base   protocol.Report
 	checks Checks
+	config ConfigChecks // nil: config status none
 	sender *Sender
 	log    *slog.Logger
 	now    func() time.Time
@@ -50,16 +59,25 @@ func NewReporter(base protocol.Report, checks Checks, sender *Sender, logger *sl
 	return &Reporter{base: base, checks: checks, sender: sender, log: logger, now: time.Now}
 }
 
+// SetConfigChecks makes the reports carry the config checker's state and a change of it send a
+// report at once, as a check's status change does. Call it before Run.
+func (r *Reporter) SetConfigChecks(c ConfigChecks) { r.config = c }
+
 // Run reports until ctx ends. It never waits on the network: the Sender delivers.
 func (r *Reporter) Run(ctx context.Context) error {
 	interval := time.Duration(r.base.Interval)
 	heartbeat := time.NewTimer(0) // the first report goes out at once
 	defer heartbeat.Stop()
+	var configChanged <-chan struct{} // nil without a config checker: never ready
+	if r.config != nil {
+		configChanged = r.config.Changed()
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-r.checks.Changed():
+		case <-configChanged:
 		case <-heartbeat.C:
 		}
 		if err := r.sender.Enqueue(r.build()); err != nil {
@@ -69,7 +87,8 @@ func (r *Reporter) Run(ctx context.Context) error {
 	}
 }
 
-// build returns the next report: base plus a new seq, the time, and the checks' results.
+// build returns the next report: base plus a new seq, the time, the checks' results and the
+// config state.
 func (r *Reporter) build() *protocol.Report {
 	rep := r.base
 	r.seq++
@@ -80,6 +99,12 @@ func (r *Reporter) build() *protocol.Report {
 	if rep.Checks == nil {
 		rep.Checks = []protocol.CheckResult{}
 	}
-	rep.Config = protocol.ConfigState{Status: protocol.ConfigNone, Problems: []protocol.ConfigProblem{}}
+	rep.Config = protocol.ConfigState{Status: protocol.ConfigNone}
+	if r.config != nil {
+		rep.Config = r.config.State()
+	}
+	if rep.Config.Problems == nil {
+		rep.Config.Problems = []protocol.ConfigProblem{}
+	}
 	return &rep
 }

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/centralhub/centralhub/agent/internal/backoff"
@@ -104,6 +105,8 @@ type Sender struct {
 
 	cur          int  // index into urls of the hub in use; only Run's goroutine touches it
 	refreshToken bool // set after a 401; only Run's goroutine touches it
+
+	configHub atomic.Int32 // index into urls of the hub that last answered FetchDesiredConfig
 
 	mu   sync.Mutex
 	last Delivery

@@ -1,6 +1,7 @@
 // Package hubtest is a fake hub for tests: an httptest server that validates the reports agents
-// POST to it, records them, and answers with whatever status the test chooses. Production code
-// never imports it.
+// POST to it, records them, and answers with whatever status the test chooses; it also serves
+// the desired configs a test stores (GET /api/v1/config/{service}, with ETag and 304). Production
+// code never imports it.
 package hubtest
 
 import (
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/centralhub/centralhub/pkg/configdoc"
 	"github.com/centralhub/centralhub/pkg/protocol"
 )
 
@@ -35,9 +37,25 @@ type Responder func(n int, req *Request) (status int, errText string)
 type Hub struct {
 	srv *httptest.Server
 
-	mu       sync.Mutex
-	requests []Request
-	respond  Responder
+	mu           sync.Mutex
+	requests     []Request
+	respond      Responder
+	configs      map[string]storedConfig // desired configs by service
+	configGets   []ConfigGet
+	configStatus int // when not 0, every config GET is answered with it
+}
+
+type storedConfig struct {
+	version int64
+	object  map[string]any
+}
+
+// ConfigGet is one desired-config GET the fake hub received.
+type ConfigGet struct {
+	Service     string
+	IfNoneMatch string
+	Token       string
+	Status      int // what the fake hub answered
 }
 
 // New starts a fake hub that accepts every valid report; it is closed when the test ends.
@@ -111,7 +129,90 @@ func (h *Hub) WaitRequests(t testing.TB, n int) []Request {
 	}
 }
 
+// SetDesiredConfig stores the desired config of service, a JSON object, at version, as an
+// admin's PUT would; the next GET for that service answers it.
+func (h *Hub) SetDesiredConfig(t testing.TB, service string, version int64, object string) {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(object))
+	dec.UseNumber()
+	var obj map[string]any
+	if err := dec.Decode(&obj); err != nil || obj == nil {
+		t.Fatalf("fake hub: desired config %s: not a JSON object: %v", object, err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.configs == nil {
+		h.configs = map[string]storedConfig{}
+	}
+	h.configs[service] = storedConfig{version, obj}
+}
+
+// SetConfigStatus makes every desired-config GET answer status (with an error body); 0 serves
+// the stored configs again.
+func (h *Hub) SetConfigStatus(status int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.configStatus = status
+}
+
+// ConfigGets returns every desired-config GET so far, in arrival order.
+func (h *Hub) ConfigGets() []ConfigGet {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]ConfigGet(nil), h.configGets...)
+}
+
+// serveConfig answers GET /api/v1/config/{service} as the hub does for an agent token: the
+// stored object unredacted, its version as ETag, 304 when If-None-Match names it, 404 when
+// nothing is stored.
+func (h *Hub) serveConfig(w http.ResponseWriter, r *http.Request, service string) {
+	get := ConfigGet{
+		Service:     service,
+		IfNoneMatch: r.Header.Get("If-None-Match"),
+		Token:       strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "),
+	}
+	h.mu.Lock()
+	stored, ok := h.configs[service]
+	forced := h.configStatus
+	h.mu.Unlock()
+	etag := fmt.Sprintf("%q", fmt.Sprint(stored.version))
+	switch {
+	case forced != 0:
+		get.Status = forced
+		writeError(w, forced, "forced by the test")
+	case !ok:
+		get.Status = http.StatusNotFound
+		writeError(w, http.StatusNotFound, "no desired config for "+service)
+	case get.IfNoneMatch == etag:
+		get.Status = http.StatusNotModified
+		w.Header().Set("ETag", etag)
+		w.WriteHeader(http.StatusNotModified)
+	default:
+		get.Status = http.StatusOK
+		flat, err := configdoc.FromObject(stored.object)
+		if err != nil {
+			get.Status = http.StatusInternalServerError
+			writeError(w, get.Status, err.Error())
+			break
+		}
+		w.Header().Set("ETag", etag)
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"tenant": protocol.DefaultTenant, "service": service, "version": stored.version,
+			"config": stored.object, "checksum": flat.Checksum(),
+			"updated_by": "admin", "updated_at": time.Now().UTC(),
+		})
+	}
+	h.mu.Lock()
+	h.configGets = append(h.configGets, get)
+	h.mu.Unlock()
+}
+
 func (h *Hub) serve(w http.ResponseWriter, r *http.Request) {
+	if service, ok := strings.CutPrefix(r.URL.Path, "/api/v1/config/"); ok && r.Method == http.MethodGet {
+		h.serveConfig(w, r, service)
+		return
+	}
 	if r.URL.Path != protocol.ReportPath || r.Method != http.MethodPost {
 		writeError(w, http.StatusNotFound, "not found")
 		return

@@ -45,6 +45,8 @@ type Config struct {
 	// Gossip, when the agent gossips, returns the "gossip" object of /health (any JSON-encodable
 	// value); nil leaves it out.
 	Gossip func() any
+	// Config returns the config checks' state, served on /v1/config; nil serves status none.
+	Config func() protocol.ConfigState
 }
 
 // ttlActions maps the last path segment of a TTL update to the status it sets (Consul's words).
@@ -58,6 +60,7 @@ var ttlActions = map[string]status.Check{
 //
 //	GET  /health                         the agent's own health
 //	GET  /v1/checks                      latest check results
+//	GET  /v1/config                      config checks' state: the report's config object
 //	PUT|POST /v1/checks/{name}/pass|warn|fail   TTL update; body or ?note= is the output
 //	GET  /metrics                        Prometheus exposition
 //
@@ -68,6 +71,7 @@ func Handler(cfg Config) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", a.health)
 	mux.HandleFunc("GET /v1/checks", a.checks)
+	mux.HandleFunc("GET /v1/config", a.config)
 	mux.HandleFunc("PUT /v1/checks/{name}/{action}", a.updateTTL)
 	mux.HandleFunc("POST /v1/checks/{name}/{action}", a.updateTTL)
 	mux.Handle("GET /metrics", cfg.Metrics)
@@ -118,6 +122,14 @@ func (a *api) health(w http.ResponseWriter, _ *http.Request) {
 
 func (a *api) checks(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, a.cfg.Checks.Results())
+}
+
+func (a *api) config(w http.ResponseWriter, _ *http.Request) {
+	st := protocol.ConfigState{Status: protocol.ConfigNone, Problems: []protocol.ConfigProblem{}}
+	if a.cfg.Config != nil {
+		st = a.cfg.Config()
+	}
+	writeJSON(w, http.StatusOK, st)
 }
 
 func (a *api) updateTTL(w http.ResponseWriter, r *http.Request) {
