@@ -126,8 +126,9 @@ type InstanceReader interface {
 	LoadInstancesOf(ctx context.Context, keys []InstanceKey) ([]Instance, error)
 }
 
-// Store makes instances, alerts, silences, the audit log and history durable. Implementations are safe for concurrent use; each method is
-// one transaction that either applies whole or not at all, and returns only once durable.
+// Store makes instances, alerts, silences, the audit log, history and desired configs durable.
+// Implementations are safe for concurrent use; each method is one transaction that either
+// applies whole or not at all, and returns only once durable.
 type Store interface {
 	// LoadInstances returns every stored instance, in no particular order, each with the
 	// newest heartbeat written for it: one of the same boot and a higher seq than the instance
@@ -139,6 +140,8 @@ type Store interface {
 	AlertStore
 	// HistoryStore keeps check results and status transitions over time.
 	HistoryStore
+	// ConfigStore keeps the desired configs of services.
+	ConfigStore
 	// Close releases the store; no call may follow.
 	Close() error
 }

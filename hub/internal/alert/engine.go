@@ -23,6 +23,7 @@ import (
 	"github.com/centralhub/centralhub/hub/internal/graph"
 	"github.com/centralhub/centralhub/hub/internal/notify"
 	"github.com/centralhub/centralhub/hub/internal/registry"
+	"github.com/centralhub/centralhub/pkg/protocol"
 	"github.com/centralhub/centralhub/pkg/status"
 )
 
@@ -513,7 +514,7 @@ func (e *Engine) conditions(now time.Time, tr *registry.Troubles, g *graph.Graph
 				}
 			case StateDrifted, StateInvalid:
 				if r.configState(t.Config.Status) && r.matches(&l) {
-					add(r, l, k.Service, r.Severity, SummaryData{State: t.Config.Status, Output: configWhy(t)}, t.Runbook)
+					add(r, l, k.Service, r.Severity, SummaryData{State: t.Config.Status, Output: configWhy(t), Version: t.Config.Version}, t.Runbook)
 				}
 			default:
 				if !isLost && r.checkState(t.Status) && r.matches(&l) {
@@ -978,9 +979,17 @@ func lostWhy(t *registry.Trouble) string {
 	return "no report since " + t.LastSeen.UTC().Format(time.RFC3339)
 }
 
+// configWhy says what is wrong with an instance's config: for a drift, how many keys differ and
+// which (never a value: reports carry none); otherwise, and for a drift its report names no
+// key of, its first problem.
 func configWhy(t *registry.Trouble) string {
 	if len(t.Config.Problems) == 0 {
 		return ""
+	}
+	if t.Config.Status == protocol.ConfigDrifted {
+		if s := driftWhy(t.Config.Problems); s != "" {
+			return s
+		}
 	}
 	p := t.Config.Problems[0]
 	s := p.File
@@ -990,6 +999,35 @@ func configWhy(t *registry.Trouble) string {
 	s += ": " + p.Reason
 	if n := len(t.Config.Problems) - 1; n > 0 {
 		s += fmt.Sprintf(" (and %d more)", n)
+	}
+	return s
+}
+
+// maxDriftKeys is how many differing keys a drift's summary names.
+const maxDriftKeys = 5
+
+// driftWhy is "2 keys differ: db.url, nats.url": the keys the problems name, each once, at most
+// maxDriftKeys of them; "" when they name none.
+func driftWhy(problems []protocol.ConfigProblem) string {
+	var keys []string
+	for _, p := range problems {
+		if p.Key != "" && !slices.Contains(keys, p.Key) {
+			keys = append(keys, p.Key)
+		}
+	}
+	switch len(keys) {
+	case 0:
+		return ""
+	case 1:
+		return "1 key differs: " + oneLine(keys[0])
+	}
+	named := make([]string, 0, maxDriftKeys)
+	for _, k := range keys[:min(len(keys), maxDriftKeys)] {
+		named = append(named, oneLine(k))
+	}
+	s := fmt.Sprintf("%d keys differ: %s", len(keys), strings.Join(named, ", "))
+	if n := len(keys) - len(named); n > 0 {
+		s += fmt.Sprintf(" and %d more", n)
 	}
 	return s
 }

@@ -984,3 +984,98 @@ func TestRestartOutboxAndPending(t *testing.T) {
 		t.Fatalf("outboxes kept without receivers: %d", len(left))
 	}
 }
+
+// configTrouble is an instance that passes its checks but whose config is drifted or invalid.
+func configTrouble(service, instance, st, version string, problems ...protocol.ConfigProblem) registry.Trouble {
+	return registry.Trouble{Key: hub.InstanceKey{Tenant: "default", Service: service, Instance: instance}, Status: status.Passing,
+		Runbook: "https://wiki/" + service, Config: protocol.ConfigState{Status: st, Version: version, Problems: problems}}
+}
+
+// TestConfigDriftAlert: an instance whose config drifted from the desired one raises a warning
+// alert on its service's node, per instance, after config_drift's minute; an invalid config one
+// with its own summary; acknowledging the service covers them; reporting in sync, or the
+// instance going, resolves them.
+func TestConfigDriftAlert(t *testing.T) {
+	f := newFixture(t, nil)
+	const file = "/etc/orders/config.yaml"
+	drifted := configTrouble("orders", "orders-1", protocol.ConfigDrifted, "3",
+		protocol.ConfigProblem{File: file, Key: "db.url", Reason: "differs from the desired value"},
+		protocol.ConfigProblem{File: file, Key: "nats.url", Reason: "missing"})
+	invalid := configTrouble("orders", "orders-2", protocol.ConfigInvalid, "3",
+		protocol.ConfigProblem{File: file, Reason: "line 3: mapping values are not allowed here"},
+		protocol.ConfigProblem{File: file, Key: "db.url", Reason: "required key missing"})
+	services := []graph.Service{svc("orders", status.Healthy)}
+	f.world.set(services, nil, drifted, invalid)
+	f.step(0)
+	alerts := f.byComponent("orders")
+	if len(alerts) != 2 {
+		t.Fatalf("want a drift alert per instance, have %+v", alerts)
+	}
+	want := map[string]string{
+		"orders-1": "config of orders/orders-1 drifted from desired version 3: 2 keys differ: db.url, nats.url",
+		"orders-2": "config of orders/orders-2 is invalid: " + file + ": line 3: mapping values are not allowed here (and 1 more)",
+	}
+	for _, a := range alerts {
+		if a.Rule != RuleConfigDrift || a.State != hub.AlertPending || a.Severity != hub.SeverityWarning ||
+			a.Component != "orders" || a.Service != "orders" || a.Summary != want[a.Instance] || a.Runbook != "https://wiki/orders" {
+			t.Fatalf("drift alert: %+v", a)
+		}
+	}
+	f.step(59 * time.Second)
+	expectNotes(t, f.notes)
+	f.step(time.Second)
+	expectNotes(t, f.notes, "firing orders/orders-1", "firing orders/orders-2")
+	for _, a := range f.byComponent("orders") {
+		if a.State != hub.AlertFiring {
+			t.Fatalf("not firing after a minute: %+v", a)
+		}
+		if a.Instance == "orders-1" {
+			b, _ := json.Marshal(a)
+			t.Logf("drift alert: %s", b)
+		}
+	}
+
+	// More keys than the summary names.
+	var many []protocol.ConfigProblem
+	for _, k := range []string{"a", "b", "c", "d", "e", "f", "g", "a"} {
+		many = append(many, protocol.ConfigProblem{File: file, Key: k, Reason: "differs"})
+	}
+	f.world.set(services, nil, configTrouble("orders", "orders-1", protocol.ConfigDrifted, "4", many...), invalid)
+	f.step(time.Second)
+	for _, a := range f.byComponent("orders") {
+		if a.Instance == "orders-1" && a.Summary != "config of orders/orders-1 drifted from desired version 4: 7 keys differ: a, b, c, d, e and 2 more" {
+			t.Fatalf("summary of a wide drift: %q", a.Summary)
+		}
+	}
+
+	// Acknowledging the service's node covers both.
+	acked, err := f.e.Acknowledge(context.Background(), "default", "orders", Principal{Subject: "alice", Role: "operator", Tenant: "default"}, "fixing the file", 0)
+	if err != nil || len(acked) != 2 {
+		t.Fatalf("acknowledge: %+v %v", acked, err)
+	}
+
+	// orders-1 reports in sync again and orders-2 goes: both resolve after the resolve hold.
+	f.world.set(services, nil)
+	f.step(time.Second)
+	f.step(f.cfg.ResolveAfter)
+	for _, a := range f.byComponent("orders") {
+		if a.State != hub.AlertResolved {
+			t.Fatalf("not resolved: %+v", a)
+		}
+	}
+	expectNotes(t, f.notes, "resolved orders/orders-1", "resolved orders/orders-2")
+
+	// config_drift off: nothing is raised.
+	f2 := newFixture(t, func(c *Config) {
+		rules, err := CompileRules(map[string]BuiltinConfig{RuleConfigDrift: {Disabled: true}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Rules = rules
+	})
+	f2.world.set(services, nil, drifted)
+	f2.step(0)
+	if got := f2.byComponent("orders"); len(got) != 0 {
+		t.Fatalf("disabled config_drift raised %+v", got)
+	}
+}

@@ -66,6 +66,9 @@ type SummaryData struct {
 	State                                       string // what the subject is: critical, unhealthy, lost...
 	Output                                      string // the failing check's output, or why
 	Rule                                        string
+	// Version is, for a config rule, the desired config version the instance compared its
+	// config with (as its report says; "" when it has none).
+	Version string
 }
 
 // Rule is a compiled rule.
@@ -301,8 +304,12 @@ func Builtins() []RuleConfig {
 		// component is declared critical, warning otherwise.
 		{Name: RuleComponentCritical, State: StateCritical, For: 30 * time.Second, Severity: hub.SeverityWarning,
 			Match: map[string]string{}, MatchRE: map[string]string{"component": ".+"}},
+		// An instance whose config differs from the desired one (Output: how many keys and
+		// which), or is invalid (Output: the first problem).
 		{Name: RuleConfigDrift, State: StateDrifted, For: time.Minute, Severity: hub.SeverityWarning,
-			Summary: "config of {{.Service}}/{{.Instance}} is {{.State}}{{if .Output}}: {{.Output}}{{end}}"},
+			Summary: "config of {{.Service}}/{{.Instance}} " +
+				`{{if eq .State "drifted"}}drifted from desired{{if .Version}} version {{.Version}}{{end}}{{else}}is {{.State}}{{end}}` +
+				"{{if .Output}}: {{.Output}}{{end}}"},
 	}
 }
 

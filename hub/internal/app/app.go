@@ -116,7 +116,7 @@ func New(ctx context.Context, cfg Config, keys *auth.Keys, log *slog.Logger) (*A
 		},
 		Version: Version, MetricsPublic: cfg.MetricsPublic, MaxBody: int64(cfg.Ingest.MaxBody),
 		Ready: a.readiness, Degraded: a.degraded, Alerts: a.alerting.engine,
-		History: store, HistoryInterval: time.Duration(cfg.History.Interval),
+		History: store, Configs: store, HistoryInterval: time.Duration(cfg.History.Interval),
 	}
 	broker := events.NewBroker(events.BrokerConfig{})
 	apiCfg.Events = broker

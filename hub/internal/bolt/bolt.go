@@ -26,8 +26,8 @@ import (
 const FileName = "centralhub.db"
 
 // schemaVersion is the layout version this code writes; a newer file is refused. The alerts,
-// silences and audit buckets did not change it: migrate creates missing buckets, so a file
-// written before them simply gains them on open.
+// silences, audit and configs buckets did not change it: migrate creates missing buckets, so a
+// file written before them simply gains them on open.
 const schemaVersion = 1
 
 var (
@@ -37,6 +37,7 @@ var (
 	bucketAlerts     = []byte("alerts")     // key alert ID; value hub.MarshalAlertRecord
 	bucketSilences   = []byte("silences")   // key silence ID; value hub.Silence as JSON
 	bucketAudit      = []byte("audit")      // key 8-byte big-endian sequence; value hub.AuditEntry as JSON
+	bucketConfigs    = []byte("configs")    // key tenant NUL service; value hub.DesiredConfig as JSON
 	keySchema        = []byte("schema_version")
 )
 
@@ -90,7 +91,7 @@ func (s *Store) migrate() error {
 				return fmt.Errorf("store schema version %d is newer than this hub knows (%d): upgrade the hub", n, schemaVersion)
 			}
 		}
-		for _, b := range [][]byte{bucketInstances, bucketHeartbeats, bucketAlerts, bucketSilences, bucketAudit} {
+		for _, b := range [][]byte{bucketInstances, bucketHeartbeats, bucketAlerts, bucketSilences, bucketAudit, bucketConfigs} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return fmt.Errorf("create %s bucket: %w", b, err)
 			}

@@ -168,8 +168,8 @@ func TestAlertStoredWithBookOnce(t *testing.T) {
 	}
 }
 
-// TestOldFileGainsAlertBuckets opens a file written before the alert buckets existed: it keeps
-// its schema version and gains them.
+// TestOldFileGainsAlertBuckets opens a file written before the alert and config buckets
+// existed: it keeps its schema version and gains them.
 func TestOldFileGainsAlertBuckets(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -187,7 +187,7 @@ func TestOldFileGainsAlertBuckets(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range []string{"alerts", "silences", "audit"} {
+		for _, b := range []string{"alerts", "silences", "audit", "configs"} {
 			if err := tx.DeleteBucket([]byte(b)); err != nil {
 				return err
 			}
@@ -216,4 +216,24 @@ func TestOldFileGainsAlertBuckets(t *testing.T) {
 	if got, err := s.ListAudit(ctx, hub.AuditQuery{}); err != nil || len(got) != 1 {
 		t.Fatalf("audit after upgrade: %+v %v", got, err)
 	}
+	c := hub.DesiredConfig{Tenant: "default", Service: "orders", Config: json.RawMessage(`{}`)}
+	if got, err := s.PutDesiredConfig(ctx, hub.ConfigWrite{Config: c}); err != nil || got.Version != 1 {
+		t.Fatalf("desired config after upgrade: %+v %v", got, err)
+	}
+}
+
+func TestReopenKeepsDesiredConfigs(t *testing.T) {
+	dir := t.TempDir()
+	s, err := bolt.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.ConfigSurvivesReopen(t, s, func() hub.Store {
+		s, err := bolt.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	})
 }

@@ -53,10 +53,12 @@ type env struct {
 	alerts *alert.Engine
 	// alertStore is the engine's store: the bolt store, with writes failing on demand.
 	alertStore *flakyAlertStore
-	now        time.Time
-	clock      *clock
-	store      *bolt.Store
-	watch      *events.Watcher // publishes what changed when a test calls Poll
+	// configStore is the API's desired configs: the bolt store, failing on demand.
+	configStore *flakyConfigStore
+	now         time.Time
+	clock       *clock
+	store       *bolt.Store
+	watch       *events.Watcher // publishes what changed when a test calls Poll
 }
 
 // clock is the tokens' clock, moved by tests.
@@ -112,7 +114,8 @@ func newEnvWith(t *testing.T, mutate func(*httpapi.Config)) *env {
 	broker := events.NewBroker(events.BrokerConfig{})
 	watch := events.NewWatcher(broker, reg, eng, time.Second, log) // tests call Poll
 	watch.Poll()
-	cfg := httpapi.Config{Keys: keys, Registry: reg, Alerts: eng, History: st, Events: broker, Registerer: promReg, Gatherer: promReg,
+	cstore := &flakyConfigStore{ConfigStore: st}
+	cfg := httpapi.Config{Keys: keys, Registry: reg, Alerts: eng, History: st, Configs: cstore, Events: broker, Registerer: promReg, Gatherer: promReg,
 		RegistryCollector: collectorOf(reg), Log: log, Version: "test", MaxBody: 64 << 10}
 	mutate(&cfg)
 	api, err := httpapi.New(cfg)
@@ -128,7 +131,7 @@ func newEnvWith(t *testing.T, mutate func(*httpapi.Config)) *env {
 		}
 		_ = st.Close()
 	})
-	return &env{t: t, srv: srv, keys: keys, reg: reg, alerts: eng, alertStore: astore, now: now, clock: clk, store: st, watch: watch}
+	return &env{t: t, srv: srv, keys: keys, reg: reg, alerts: eng, alertStore: astore, configStore: cstore, now: now, clock: clk, store: st, watch: watch}
 }
 
 func collectorOf(reg *registry.Registry) func(registry.Visibility, bool) prometheus.Collector {
@@ -507,7 +510,7 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.body), &doc); err != nil {
 		t.Fatal(err)
 	}
-	api, err := httpapi.New(httpapi.Config{Keys: e.keys, Registry: e.reg, Alerts: e.alerts, History: e.store, Events: events.NewBroker(events.BrokerConfig{}), Registerer: prometheus.NewRegistry(),
+	api, err := httpapi.New(httpapi.Config{Keys: e.keys, Registry: e.reg, Alerts: e.alerts, History: e.store, Configs: e.store, Events: events.NewBroker(events.BrokerConfig{}), Registerer: prometheus.NewRegistry(),
 		Gatherer: prometheus.NewRegistry(), RegistryCollector: collectorOf(e.reg)})
 	if err != nil {
 		t.Fatal(err)
@@ -576,6 +579,7 @@ func TestWrongMethodIs405(t *testing.T) {
 		{"PUT", "/api/v1/dashboard/alerts", viewer}, {"GET", "/api/v1/dashboard/alerts/orders/acknowledge", viewer},
 		{"PUT", "/api/v1/dashboard/silences", viewer}, {"GET", "/api/v1/dashboard/silences/abc", viewer},
 		{"POST", "/api/v1/dashboard/audit", viewer},
+		{"POST", "/api/v1/config/orders", viewer}, {"DELETE", "/api/v1/config/orders", viewer},
 	} {
 		if r := e.do(tc.method, tc.path, tc.token, nil); r.code != 405 || !strings.Contains(r.body, `"error"`) {
 			t.Errorf("%s %s: %d %s", tc.method, tc.path, r.code, r.body)

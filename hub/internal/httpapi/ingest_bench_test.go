@@ -97,7 +97,7 @@ func newIngestBench(b *testing.B) *ingestBench {
 		b.Fatal(err)
 	}
 	promReg := prometheus.NewRegistry()
-	ib.api, err = httpapi.New(httpapi.Config{Keys: keys, Registry: reg, Alerts: alerts, History: store, Events: events.NewBroker(events.BrokerConfig{}), Registerer: promReg, Gatherer: promReg})
+	ib.api, err = httpapi.New(httpapi.Config{Keys: keys, Registry: reg, Alerts: alerts, History: store, Configs: store, Events: events.NewBroker(events.BrokerConfig{}), Registerer: promReg, Gatherer: promReg})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/centralhub/centralhub/hub"
 	"github.com/centralhub/centralhub/hub/internal/graph"
 	"github.com/centralhub/centralhub/hub/internal/perfstats"
 	"github.com/centralhub/centralhub/hub/internal/registry"
@@ -52,14 +53,17 @@ type Config struct {
 	RegistryCollector func(visible registry.Visibility, hubWide bool) prometheus.Collector
 	Log               *slog.Logger
 	Version           string
-	MetricsPublic     bool          // serve /metrics without a token
-	MaxBody           int64         // report body cap in bytes (default 1 MiB)
-	Ready             func() error  // nil when the hub can serve; the reason otherwise
-	Degraded          func() string // optional: why the hub is degraded besides its store, or ""
-	Members           Members       // gossip members; nil when gossip is off
-	Keyring           Keyring       // the gossip keyring; nil when gossip is off
-	History           History       // the store's history; required
-	Events            Broker        // the live feed of changes; required
+	MetricsPublic     bool            // serve /metrics without a token
+	MaxBody           int64           // report body cap in bytes (default 1 MiB)
+	Ready             func() error    // nil when the hub can serve; the reason otherwise
+	Degraded          func() string   // optional: why the hub is degraded besides its store, or ""
+	Members           Members         // gossip members; nil when gossip is off
+	Keyring           Keyring         // the gossip keyring; nil when gossip is off
+	History           History         // the store's history; required
+	Configs           hub.ConfigStore // the store's desired configs; required
+	// Now is the clock of what the API stamps (a desired config's updated_at); default Keys.Now.
+	Now    func() time.Time
+	Events Broker // the live feed of changes; required
 	// HistoryInterval is the registry's sample interval, the finest step history is served at.
 	HistoryInterval time.Duration
 	// Leader says, when several hubs share a database, whether this hub leads alerting and
@@ -95,6 +99,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Events == nil {
 		return nil, errors.New("httpapi config: Events is required")
+	}
+	if cfg.Configs == nil {
+		return nil, errors.New("httpapi config: Configs is required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = cfg.Keys.Now
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
@@ -179,6 +189,13 @@ func (s *Server) routes() {
 	dash.Handle("/silences/{id}", operator(s.toLeader(s.handle(s.deleteSilence)))).Methods(http.MethodDelete)
 	dash.Handle("/audit", adminOnly(s.handle(s.audit))).Methods(http.MethodGet)
 
+	// Desired configs: no forwarding to the leader, since the store itself checks and raises
+	// the version, so any hub may write.
+	conf := r.PathPrefix("/api/v1/config").Subrouter()
+	conf.Use(s.authenticate)
+	conf.Handle("/{service}", s.configReaders(s.handle(s.getConfig))).Methods(http.MethodGet)
+	conf.Handle("/{service}", adminOnly(s.handle(s.putConfig))).Methods(http.MethodPut)
+
 	admin := r.PathPrefix("/api/v1/admin").Subrouter()
 	admin.Use(s.authenticate, s.require(auth.Admin), s.requireAllTenants)
 	admin.Handle("/gossip/keys", s.handle(s.listGossipKeys)).Methods(http.MethodGet)
@@ -191,6 +208,7 @@ func (s *Server) routes() {
 		agent: {"/reports"},
 		dash: {"/health", "/summary", "/metrics", "/members", "/dependencies", "/dependencies/{service}", "/impact-analysis",
 			"/alerts", "/alerts/{component}/acknowledge", "/silences", "/silences/{id}", "/audit"},
+		conf:  {"/{service}"},
 		admin: {"/gossip/keys"},
 	} {
 		for _, p := range paths {

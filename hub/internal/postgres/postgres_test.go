@@ -100,3 +100,12 @@ func TestConnectErrorsHideThePassword(t *testing.T) {
 		t.Fatalf("error %q: want the host and database, never the password", err)
 	}
 }
+
+func TestReopenKeepsDesiredConfigs(t *testing.T) {
+	url := pgtest.Schema(t)
+	s, err := postgres.Open(context.Background(), url, postgres.Options{Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.ConfigSurvivesReopen(t, s, func() hub.Store { return open(t, url, postgres.Options{}) })
+}

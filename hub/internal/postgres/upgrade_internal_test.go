@@ -34,7 +34,7 @@ func TestUpgradeKeepsData(t *testing.T) {
 	}
 	defer s.Close()
 	st, err := s.Status(ctx)
-	if err != nil || st.Current != st.Known || st.Known < 3 {
+	if err != nil || st.Current != st.Known || st.Known < 4 {
 		t.Fatalf("status after the upgrade: %+v %v", st, err)
 	}
 	ins, err := s.LoadInstances(ctx)
@@ -48,5 +48,9 @@ func TestUpgradeKeepsData(t *testing.T) {
 	a, err := s.Availability(ctx, hub.HistoryQuery{Tenant: "default", Service: "orders", Since: now.Add(-time.Minute), Until: now.Add(time.Minute)}, false)
 	if err != nil || a.Samples != 1 {
 		t.Fatalf("availability after the upgrade: %+v %v", a, err)
+	}
+	c := hub.DesiredConfig{Tenant: "default", Service: "orders", Config: []byte(`{"a":"1"}`), UpdatedAt: now}
+	if got, err := s.PutDesiredConfig(ctx, hub.ConfigWrite{Config: c}); err != nil || got.Version != 1 {
+		t.Fatalf("desired config after the upgrade: %+v %v", got, err)
 	}
 }

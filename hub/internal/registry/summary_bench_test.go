@@ -13,10 +13,11 @@ import (
 )
 
 // loadedStore is a hub.Store that holds a fixed set of instances and discards writes; the
-// registry never touches its alert or history queries.
+// registry never touches its alert, history or config queries.
 type loadedStore struct {
 	hub.AlertStore
 	hub.HistoryStore
+	hub.ConfigStore
 	ins []hub.Instance
 }
 

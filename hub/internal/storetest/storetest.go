@@ -177,6 +177,7 @@ func Run(t *testing.T, open Opener) {
 	})
 	runAlerts(t, open)
 	runHistory(t, open)
+	runConfigs(t, open)
 }
 
 // instant is a fixed instant, UTC and without a monotonic reading, offset by d.

@@ -9,6 +9,7 @@ const TOKEN_KEY = "centralhub.token";
 const state = {
   token: null, claims: {}, view: "overview", page: 0, lastEventId: "", abort: null,
   services: new Map(), components: new Map(), alerts: new Map(), silences: new Map(), ack: null, detail: "", instance: "",
+  desired: null, // the open service's desired config: {key, doc} (doc null when none is stored)
   alertGroup: "open", loading: null, skew: 0,
 };
 const serviceRank = { unhealthy: 0, degraded: 1, unknown: 2, healthy: 3 };
@@ -30,6 +31,7 @@ async function api(path, opts = {}) {
   const res = await fetch(path, { ...opts, cache: "no-store", headers: { ...(opts.headers || {}), Authorization: "Bearer " + state.token } });
   const date = Date.parse(res.headers.get("Date"));
   if (!Number.isNaN(date)) state.skew = date - Date.now(); // the hub's clock, to the second, for silences
+  if (res.status === 304) return null; // If-None-Match named what the hub holds
   let body = null;
   try { body = await res.json(); } catch (e) { /* empty or not JSON */ }
   if (!res.ok) {
@@ -270,6 +272,10 @@ function show(route, focus = true) {
   const hash = "#" + [view, ...rest].join("/");
   if (location.hash !== hash) history.pushState(null, "", hash);
   if (PARTS[view]) { loadHistory(); refreshDetail(); } else { clearTimeout(detailTimer); detailGen++; }
+  if (view === "service") {
+    if (state.desired && state.desired.key !== state.detail) state.desired = null;
+    renderDesired(); // what is known of it until refreshDetail reads it again
+  }
   if (view === "graph") loadGraph();
   if (view === "alerts") loadSilences();
   render();
@@ -321,6 +327,7 @@ async function refreshDetail() {
     const s = h.services.find((x) => x.tenant === tenant);
     if (s && state.detail === key) { state.services.set(key, s); render(); }
   } catch (e) { /* the stream still brings status changes */ }
+  if (state.view === "service") await loadDesired(key);
   if (state.detail === key && gen === detailGen) detailTimer = setTimeout(refreshDetail, 10000);
 }
 
@@ -332,8 +339,13 @@ function checksTable(i) {
       el("td", {}, c.kind), el("td", {}, badge(c.status)), el("td", { class: "output" }, c.output), el("td", {}, c.latency_ms.toFixed(1) + " ms")))));
 }
 
+// configState says an instance's config state: its status and the desired version it compared with.
+function configState(c) {
+  return (c.status || "none").replace("_", " ") + (c.version ? " (desired version " + c.version + ")" : "");
+}
+
 function instanceLine(i) {
-  return el("p", {}, badge(i.status), " ", i.address || "", " — last report " + age(i.last_seen), " — config " + i.config.status);
+  return el("p", {}, badge(i.status), " ", i.address || "", " — last report " + age(i.last_seen), " — config " + configState(i.config));
 }
 
 function renderService() {
@@ -364,9 +376,63 @@ function renderInstance() {
   }
   $("instance-status").replaceChildren(instanceLine(i));
   const problems = i.config.problems || [];
-  $("instance-config").replaceChildren(...(problems.length ? [el("h3", {}, "Config problems"), el("ul", {}, ...problems.map((p) =>
-    el("li", {}, [p.file, p.key].filter(Boolean).join(" ") + ": " + p.reason)))] : []));
+  $("instance-config").replaceChildren(el("p", { "data-config": i.config.status || "none" }, "Config: " + configState(i.config) + "."),
+    ...(problems.length ? [el("h3", {}, "Config problems"), el("ul", {}, ...problems.map((p) =>
+      el("li", {}, [p.file, p.key].filter(Boolean).join(" ") + ": " + p.reason)))] : []));
   $("instance-checks").replaceChildren(checksTable(i));
+}
+
+// loadDesired reads the desired config of the service key ("tenant/name"), asking only for a
+// newer version than the one shown.
+async function loadDesired(key) {
+  const [tenant, name] = key.split("/");
+  const had = state.desired && state.desired.key === key ? state.desired : null;
+  const headers = had && had.doc ? { "If-None-Match": '"' + had.doc.version + '"' } : {};
+  let next;
+  try {
+    const doc = await api("/api/v1/config/" + encodeURIComponent(name) + "?tenant=" + encodeURIComponent(tenant), { headers });
+    next = { key, doc: doc || had.doc };
+  } catch (e) {
+    next = { key, doc: null, error: e.status === 404 ? "" : e.message };
+  }
+  if (state.detail !== key) return;
+  const changed = !had || had.error !== next.error || (had.doc && had.doc.version) !== (next.doc && next.doc.version);
+  state.desired = next;
+  if (changed && state.view === "service") renderDesired();
+}
+
+// flatten lists a config's keys as the hub and agents compare them: nested objects as dotted
+// keys, arrays by index, with each value as text.
+function flatten(v, prefix, out) {
+  if (v !== null && typeof v === "object") {
+    const keys = Array.isArray(v) ? v.map((_, i) => String(i)) : Object.keys(v).sort();
+    if (keys.length === 0 && prefix) out.push([prefix, ""]);
+    for (const k of keys) flatten(v[k], prefix ? prefix + "." + k : k, out);
+  } else if (prefix) {
+    out.push([prefix, v === null ? "" : String(v)]);
+  }
+  return out;
+}
+
+const DESIRED_ROWS = 500; // keys shown; the API has them all
+
+function renderDesired() {
+  const d = state.desired && state.desired.key === state.detail ? state.desired : null;
+  const out = $("service-config");
+  if (!d) { out.replaceChildren(el("p", {}, "Reading the desired config…")); return; }
+  if (d.error) { out.replaceChildren(el("p", {}, "Desired config unavailable: " + d.error)); return; }
+  if (!d.doc) { out.replaceChildren(el("p", {}, "No desired config is stored for this service.")); return; }
+  const c = d.doc;
+  const rows = flatten(c.config, "", []);
+  out.replaceChildren(
+    el("p", { "data-version": String(c.version) }, "Version " + c.version + ", written by " + c.updated_by + " at " +
+      new Date(c.updated_at).toLocaleString() + " (" + rows.length + (rows.length === 1 ? " key" : " keys") + "; checksum ",
+    el("code", {}, c.checksum), ")."),
+    el("table", { class: "list", "aria-label": "Desired config of " + c.service },
+      el("thead", {}, el("tr", {}, el("th", {}, "Key"), el("th", {}, "Value"))),
+      el("tbody", {}, ...rows.slice(0, DESIRED_ROWS).map(([k, v]) => el("tr", { "data-config-key": k }, el("td", {}, k),
+        el("td", { class: v === "<redacted>" ? "output redacted" : "output" }, v))))),
+    ...(rows.length > DESIRED_ROWS ? [el("p", { class: "hint" }, (rows.length - DESIRED_ROWS) + " more keys not shown.")] : []));
 }
 
 let historyGen = 0;
