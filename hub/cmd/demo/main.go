@@ -156,6 +156,23 @@ func (c *component) relay(conn net.Conn) {
 	_, _ = io.Copy(conn, up)
 }
 
+// probe is the check the agents run against the component, as a YAML flow mapping, and its kind:
+// the real protocol probe when a real PostgreSQL, Redis (for dragonfly) or NATS is behind the
+// relay, a TCP connect to a stand-in or to the other real servers.
+func (c *component) probe(pgUser string) (kind, yaml string) {
+	if c.upstream != "" {
+		switch c.name {
+		case "postgres":
+			return "postgres", fmt.Sprintf("postgres: {url: \"postgres://%s@%s/postgres?sslmode=disable\"}", pgUser, c.addr)
+		case "dragonfly":
+			return "redis", fmt.Sprintf("redis: {address: \"%s\"}", c.addr)
+		case "nats":
+			return "nats", fmt.Sprintf("nats: {url: \"nats://%s\"}", c.addr)
+		}
+	}
+	return "tcp", fmt.Sprintf("tcp: {address: \"%s\"}", c.addr)
+}
+
 // setBroken closes the relay's listener (connections are refused) or listens again on the
 // same address.
 func (c *component) setBroken(broken bool) error {
@@ -258,6 +275,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	listen := fs.String("listen", "127.0.0.1:7000", "where the hub listens")
 	gossipAddr := fs.String("gossip", "127.0.0.1:7946", "where the hub gossips (agents pick free ports beside it); empty: no gossip")
 	duration := fs.Duration("duration", 0, "stop after this long (0: run until Ctrl-C)")
+	pgUser := fs.String("postgres-user", "postgres", "the user the postgres probe logs in as when a real PostgreSQL answers on 5432 (it needs no password there)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -308,7 +326,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer ctl.Close()
 	for i, svc := range topology {
-		cmd, err := startAgent(ctx, agentBin, hubBin, *dir, hubURL, *gossipAddr, svc, standIns[i], comps)
+		cmd, err := startAgent(ctx, agentBin, hubBin, *dir, hubURL, *gossipAddr, svc, standIns[i], comps, *pgUser)
 		if err != nil {
 			return err
 		}
@@ -332,9 +350,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	slices.Sort(names)
 	for _, name := range names {
 		c := comps[name]
-		kind := "relay to the real server at " + c.upstream
+		probe, _ := c.probe(*pgUser)
+		kind := "relay to the real server at " + c.upstream + ", probed with " + probe
 		if c.upstream == "" {
-			kind = "stand-in listener"
+			kind = "stand-in listener, probed with tcp"
 		}
 		fmt.Fprintf(stdout, "    %-15s curl -XPOST %s/%s/break   |   curl -XPOST %s/%s/heal   (%s, %s)\n",
 			name, controlURL, name, controlURL, name, c.addr, kind)
@@ -424,7 +443,7 @@ func startHub(ctx context.Context, hubBin, dir, listen, gossipAddr string) (*exe
 	return cmd, url, token, nil
 }
 
-func startAgent(ctx context.Context, agentBin, hubBin, dir, hubURL, gossipAddr string, svc service, s *standIn, comps map[string]*component) (*exec.Cmd, error) {
+func startAgent(ctx context.Context, agentBin, hubBin, dir, hubURL, gossipAddr string, svc service, s *standIn, comps map[string]*component, pgUser string) (*exec.Cmd, error) {
 	tok, err := exec.CommandContext(ctx, hubBin, "token", "issue", "--data-dir", filepath.Join(dir, "data"),
 		"--role", "agent", "--subject", svc.name+"-agent", "--service", svc.name, "--ttl", "720h").Output()
 	if err != nil {
@@ -452,7 +471,8 @@ func startAgent(ctx context.Context, agentBin, hubBin, dir, hubURL, gossipAddr s
 	fmt.Fprintf(&b, "checks:\n  - name: web\n    http: {url: \"%s/healthz\"}\n    interval: 2s\n    timeout: 1s\n", s.url())
 	for _, name := range svc.components {
 		c := comps[name]
-		fmt.Fprintf(&b, "  - name: %s\n    tcp: {address: \"%s\"}\n    component: %s\n    critical: %v\n    interval: 2s\n    timeout: 1s\n", name, c.addr, name, criticalComponents[name])
+		_, probe := c.probe(pgUser)
+		fmt.Fprintf(&b, "  - name: %s\n    %s\n    component: %s\n    critical: %v\n    interval: 2s\n    timeout: 1s\n", name, probe, name, criticalComponents[name])
 	}
 	cfgFile := filepath.Join(dir, "agents", svc.name+".yaml")
 	if err := os.WriteFile(cfgFile, []byte(b.String()), 0o600); err != nil {

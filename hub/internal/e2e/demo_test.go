@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -83,6 +84,10 @@ func TestDemo(t *testing.T) {
 	for _, name := range all {
 		waitService(name, "healthy")
 	}
+	// The components behind which a real PostgreSQL, Redis or NATS answers are checked with
+	// their real probes; the rest, and those whose server is absent, with a TCP connect.
+	probes(t, d)
+
 	// Every agent gossips with the hub, registered by its reports.
 	eventually(t, 20*time.Second, "the hub and the seven agents alive in gossip, the agents registered", func() error {
 		var doc membersDoc
@@ -179,4 +184,60 @@ func TestDemo(t *testing.T) {
 		waitService(name, "healthy")
 	}
 	p.stop(t)
+}
+
+// probes checks the kind and output of every component check of the demo: postgres, dragonfly
+// (Redis) and nats use the real probes when the demo found their servers (always under CI,
+// which starts them), and say so in the printout; the others are TCP connects.
+func probes(t *testing.T, d *demo) {
+	t.Helper()
+	out := d.proc.out.String()
+	real := map[string]struct{ kind, output string }{
+		"postgres": {"postgres", "SELECT 1 in "}, "dragonfly": {"redis", ": PONG in "}, "nats": {"nats", ": PONG in "},
+	}
+	want := map[string]string{} // component → the output substring its checks must show
+	for name, r := range real {
+		if strings.Contains(out, "probed with "+r.kind+")") {
+			want[name] = r.kind + " " + r.output
+		} else if os.Getenv("CI") == "true" {
+			t.Fatalf("under CI the demo must find the machine's server for %s and probe it with %s:\n%s", name, r.kind, out)
+		}
+	}
+	for _, name := range []string{"kafka", "clickhouse"} {
+		want[name] = "tcp"
+	}
+	eventually(t, 30*time.Second, "each component checked with its probe", func() error {
+		var doc struct {
+			Services []struct {
+				Instances []struct {
+					Checks []struct {
+						Name, Kind, Status, Output, Component string
+					} `json:"checks"`
+				} `json:"instances"`
+			} `json:"services"`
+		}
+		if code, body := getJSON(t, "http://"+d.listen+"/api/v1/dashboard/health", d.token, &doc); code != 200 {
+			return fmt.Errorf("health: %d %s", code, body)
+		}
+		seen := map[string]bool{}
+		for _, s := range doc.Services {
+			for _, in := range s.Instances {
+				for _, c := range in.Checks {
+					w, ok := want[c.Component]
+					if c.Component == "" || !ok {
+						continue
+					}
+					kind, output, _ := strings.Cut(w, " ")
+					if c.Kind != kind || c.Status != "passing" || !strings.Contains(c.Output, output) {
+						return fmt.Errorf("%s's check of %s: %s %s %q, want a passing %s check saying %q", c.Name, c.Component, c.Kind, c.Status, c.Output, kind, output)
+					}
+					seen[c.Component] = true
+				}
+			}
+		}
+		if len(seen) != len(want) {
+			return fmt.Errorf("checked components %v, want %v", seen, want)
+		}
+		return nil
+	})
 }
