@@ -25,6 +25,10 @@
 //     date-time without an offset (a TOML local date-time, a YAML "2024-05-01 10:00:00") is
 //     "2024-05-01T10:00:00"; a TOML local time is "10:00:00". JSON has no timestamps: a JSON
 //     string holding one is kept as written, which matches when written in the forms above.
+//   - A document is nested at most MaxDepth (64) levels deep: the top-level map is level 1 and
+//     every map or array inside another adds one, so a flattened key has at most 64 parts.
+//     Parse refuses a deeper document before its parser runs (ErrTooDeep), FromObject a deeper
+//     object.
 //   - .env files hold KEY=value lines and give their keys and values as written (after the
 //     quoting rules below): every value is a string, so PORT=8080 matches a JSON 8080 and
 //     RATIO=1.50 does not match a JSON 1.5. Keys are case-sensitive everywhere.
@@ -59,6 +63,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // The formats Parse and Render take.
@@ -77,6 +82,15 @@ const Redacted = "<redacted>"
 
 // ErrFormat is wrapped by the errors of Parse, Render and FormatOf for an unknown format.
 var ErrFormat = errors.New("unknown config format")
+
+// MaxDepth is how deep a document may nest: the top-level map is level 1, and every map or
+// array inside another adds one. It keeps the parsers, which recurse per level, and
+// flattening, which writes each level's dotted key, cheap on any input.
+const MaxDepth = 64
+
+// ErrTooDeep is wrapped by the errors of Parse and FromObject for a document nested deeper
+// than MaxDepth.
+var ErrTooDeep = fmt.Errorf("nested deeper than %d levels", MaxDepth)
 
 // Flat is a configuration in canonical form: dotted key → string value.
 type Flat map[string]string
@@ -119,10 +133,11 @@ func FormatOf(path string) (string, error) {
 
 // FromObject flattens a JSON object, as decoded by a json.Decoder with UseNumber, into its
 // canonical form. It also takes the other types Go code may hold: every integer and float
-// type, time.Time, []any, map[string]any and map[any]any.
+// type, time.Time, []any, map[string]any and map[any]any. An object nested deeper than
+// MaxDepth is an ErrTooDeep error.
 func FromObject(obj map[string]any) (Flat, error) {
 	f := Flat{}
-	if err := f.addMap("", obj); err != nil {
+	if err := f.addMap("", obj, 1); err != nil {
 		return nil, err
 	}
 	return f, nil
@@ -208,30 +223,32 @@ func Diff(have, want Flat) []Difference {
 // RedactObject returns a deep copy of obj in which every value whose canonical key IsSecretKey
 // is Redacted: the same keys Flat.Redacted hides, so flattening the copy gives
 // FromObject(obj).Redacted(). Other values are copied unchanged (json.Number stays
-// json.Number).
+// json.Number). A map or array deeper than MaxDepth, which has no canonical form, is Redacted
+// whole.
 func RedactObject(obj map[string]any) map[string]any {
-	out, _ := redactValue("", obj).(map[string]any)
+	out, _ := redactValue("", obj, 1).(map[string]any)
 	return out
 }
 
-func redactValue(key string, v any) any {
+// redactValue is RedactObject for the value v at key, at level depth if it is a map or array.
+func redactValue(key string, v any, depth int) any {
 	switch v := v.(type) {
 	case map[string]any:
-		if len(v) == 0 && key != "" && IsSecretKey(key) {
+		if (len(v) == 0 && key != "" && IsSecretKey(key)) || depth > MaxDepth {
 			return Redacted
 		}
 		out := make(map[string]any, len(v))
 		for k, e := range v {
-			out[k] = redactValue(joinKey(key, k), e)
+			out[k] = redactValue(joinKey(key, k), e, depth+1)
 		}
 		return out
 	case []any:
-		if len(v) == 0 && IsSecretKey(key) {
+		if (len(v) == 0 && IsSecretKey(key)) || depth > MaxDepth {
 			return Redacted
 		}
 		out := make([]any, len(v))
 		for i, e := range v {
-			out[i] = redactValue(joinKey(key, strconv.Itoa(i)), e)
+			out[i] = redactValue(joinKey(key, strconv.Itoa(i)), e, depth+1)
 		}
 		return out
 	default:
@@ -249,8 +266,11 @@ func joinKey(prefix, k string) string {
 	return prefix + "." + k
 }
 
-// addMap adds the entries of a map under prefix ("" at the top).
-func (f Flat) addMap(prefix string, m map[string]any) error {
+// addMap adds the entries of a map under prefix ("" at the top); depth is the map's level.
+func (f Flat) addMap(prefix string, m map[string]any, depth int) error {
+	if depth > MaxDepth {
+		return tooDeepError(prefix)
+	}
 	if len(m) == 0 && prefix != "" {
 		return f.set(prefix, "")
 	}
@@ -258,7 +278,7 @@ func (f Flat) addMap(prefix string, m map[string]any) error {
 		if k == "" {
 			return emptyKeyError(prefix)
 		}
-		if err := f.add(joinKey(prefix, k), v); err != nil {
+		if err := f.add(joinKey(prefix, k), v, depth+1); err != nil {
 			return err
 		}
 	}
@@ -272,12 +292,28 @@ func emptyKeyError(prefix string) error {
 	return fmt.Errorf("key %q: holds an empty key", prefix)
 }
 
-// add adds value v under key, flattening maps and arrays.
-func (f Flat) add(key string, v any) error {
+// tooDeepError is the ErrTooDeep error of the map or array at key, named by its first 64
+// bytes: its key has MaxDepth parts, which may be long.
+func tooDeepError(key string) error {
+	if len(key) > 64 {
+		cut := 64
+		for cut > 0 && !utf8.RuneStart(key[cut]) {
+			cut--
+		}
+		key = key[:cut] + "…"
+	}
+	return fmt.Errorf("key %q: %w", key, ErrTooDeep)
+}
+
+// add adds value v under key, flattening maps and arrays; depth is v's level if it is one.
+func (f Flat) add(key string, v any, depth int) error {
 	switch v := v.(type) {
 	case map[string]any:
-		return f.addMap(key, v)
+		return f.addMap(key, v, depth)
 	case map[any]any:
+		if depth > MaxDepth {
+			return tooDeepError(key)
+		}
 		if len(v) == 0 {
 			return f.set(key, "")
 		}
@@ -289,27 +325,33 @@ func (f Flat) add(key string, v any) error {
 			if ks == "" {
 				return emptyKeyError(key)
 			}
-			if err := f.add(joinKey(key, ks), e); err != nil {
+			if err := f.add(joinKey(key, ks), e, depth+1); err != nil {
 				return err
 			}
 		}
 		return nil
 	case []any:
+		if depth > MaxDepth {
+			return tooDeepError(key)
+		}
 		if len(v) == 0 {
 			return f.set(key, "")
 		}
 		for i, e := range v {
-			if err := f.add(joinKey(key, strconv.Itoa(i)), e); err != nil {
+			if err := f.add(joinKey(key, strconv.Itoa(i)), e, depth+1); err != nil {
 				return err
 			}
 		}
 		return nil
 	case []map[string]any: // TOML arrays of tables
+		if depth > MaxDepth {
+			return tooDeepError(key)
+		}
 		if len(v) == 0 {
 			return f.set(key, "")
 		}
 		for i, e := range v {
-			if err := f.addMap(joinKey(key, strconv.Itoa(i)), e); err != nil {
+			if err := f.addMap(joinKey(key, strconv.Itoa(i)), e, depth+1); err != nil {
 				return err
 			}
 		}

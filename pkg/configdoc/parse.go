@@ -9,12 +9,16 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
 	"go.yaml.in/yaml/v3"
 )
 
 func parseJSON(data []byte) (Flat, error) {
+	if err := CheckJSONDepth(data); err != nil {
+		return nil, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var v any
@@ -33,6 +37,32 @@ func parseJSON(data []byte) (Flat, error) {
 		return nil, fmt.Errorf("the top level is %s; want an object", jsonKind(v))
 	}
 	return FromObject(obj)
+}
+
+// CheckJSONDepth refuses JSON nested deeper than MaxDepth (an ErrTooDeep error naming the line
+// and column of the first bracket too deep), before a decoder, which builds every level, reads
+// it. It counts the '{' and '[' outside strings and checks nothing else: what is not valid
+// JSON is left for the decoder to refuse.
+func CheckJSONDepth(data []byte) error {
+	depth := 0
+	for i := 0; i < len(data); i++ {
+		switch data[i] {
+		case '"':
+			for i++; i < len(data) && data[i] != '"'; i++ {
+				if data[i] == '\\' {
+					i++
+				}
+			}
+		case '{', '[':
+			if depth++; depth > MaxDepth {
+				line, col := lineCol(data, int64(i))
+				return fmt.Errorf("line %d, column %d: %w", line, col, ErrTooDeep)
+			}
+		case '}', ']':
+			depth = max(depth-1, 0)
+		}
+	}
+	return nil
 }
 
 func jsonError(data []byte, err error) error {
@@ -65,6 +95,9 @@ func jsonKind(v any) string {
 }
 
 func parseTOML(data []byte) (Flat, error) {
+	if err := checkTOMLDepth(data); err != nil {
+		return nil, err
+	}
 	var m map[string]any
 	if _, err := toml.Decode(string(data), &m); err != nil {
 		var pe toml.ParseError
@@ -102,6 +135,9 @@ func parseYAML(data []byte) (Flat, error) {
 	case root.Kind != yaml.MappingNode:
 		return nil, fmt.Errorf("line %d: the top level is a %s; want a mapping", root.Line, yamlKind(root))
 	}
+	if _, err := yamlHeight(root, 1, map[*yaml.Node]int{}); err != nil {
+		return nil, err
+	}
 	canonTimestamps(root, 0)
 	var v any
 	if err := root.Decode(&v); err != nil {
@@ -112,7 +148,7 @@ func parseYAML(data []byte) (Flat, error) {
 		return FromObject(v)
 	case map[any]any:
 		f := Flat{}
-		if err := f.add("", v); err != nil {
+		if err := f.add("", v, 1); err != nil {
 			return nil, err
 		}
 		delete(f, "") // an empty top-level mapping; add wrote the empty key for it
@@ -173,32 +209,43 @@ func yamlTimestamp(s string) string {
 	return s
 }
 
-// yamlError drops yaml.v3's "yaml: " prefix, keeping its "line N:" text.
+// yamlError drops yaml.v3's "yaml: " prefix, keeping its "line N:" text. Its own depth limit
+// (10,000 levels, met before the parse ends and yamlHeight runs) becomes ErrTooDeep.
 func yamlError(err error) error {
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
 		return errors.New(scrubValues(strings.Join(te.Errors, "; ")))
 	}
-	return errors.New(scrubValues(strings.TrimPrefix(err.Error(), "yaml: ")))
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if at, _, ok := strings.Cut(msg, "exceeded max depth"); ok {
+		return fmt.Errorf("%s%w", at, ErrTooDeep) // at is "line N: " or ""
+	}
+	return errors.New(scrubValues(msg))
 }
 
 // quotedRE matches what parsers quote of their input in a message: "…" (except after
-// `last key `, which names a key) and `…`.
-var quotedRE = regexp.MustCompile("(last key )?(\"(?:[^\"\\\\]|\\\\.)*\"|`[^`]*`)")
+// `last key `, which names a key), `…`, and '…' (except after `Key `, toml's name of a key
+// defined twice). A single character in single quotes, escaped or not ('h', '\n'), is matched
+// on its own so that the quotes around it never pair with others; scrubValues keeps it.
+var quotedRE = regexp.MustCompile(`(last key )?"(?:[^"\\]|\\.)*"` + "|`[^`]*`" + `|'\\.'|'[^']'|(Key )?'[^']{2,}'`)
 
 // scrubValues replaces the fragments of the input a parser's message quotes with "…", so a
-// parse error never carries a value of the file (toml's `found "hunter2"`, yaml's
-// "cannot decode !!str `hunter2`"). Key names after "last key" stay; so do single characters
-// quoted as 'x'.
+// parse error never carries a value of the file (toml's `found "hunter2"` and
+// `not a hexadecimal number: '0xh'`, yaml's "cannot decode !!str `hunter2`"). Key names
+// after "last key" and "Key" stay; so do single characters quoted as 'x'.
 func scrubValues(msg string) string {
 	return quotedRE.ReplaceAllStringFunc(msg, func(m string) string {
-		if strings.HasPrefix(m, "last key ") {
+		switch {
+		case strings.HasPrefix(m, "last key "), strings.HasPrefix(m, "Key "):
 			return m
-		}
-		if m[0] == '`' {
+		case m[0] == '`':
 			return "`…`"
+		case m[0] == '"':
+			return `"…"`
+		case utf8.RuneCountInString(m) == 3 || (len(m) == 4 && m[1] == '\\'):
+			return m // one character
 		}
-		return `"…"`
+		return "'…'"
 	})
 }
 
@@ -221,8 +268,10 @@ func parseEnv(data []byte) (Flat, error) {
 			return nil, fmt.Errorf("line %d: want KEY=value", n)
 		}
 		key = strings.TrimRight(key, " \t")
-		if err := validEnvKey(key); err != nil {
-			return nil, fmt.Errorf("line %d: key %q: %w", n, key, err)
+		if validEnvKey(key) != nil {
+			// Not quoted: what stands before '=' may be no key at all but a piece of a value,
+			// such as the second line of a secret written across two lines.
+			return nil, fmt.Errorf("line %d: the text before '=' is not a valid key (%s)", n, envKeyRule)
 		}
 		value, err := envValue(raw)
 		if err != nil {
@@ -237,7 +286,11 @@ func parseEnv(data []byte) (Flat, error) {
 	return f, nil
 }
 
-// validEnvKey accepts letters, digits, '_', '.' and '-', starting with a letter or '_'.
+// envKeyRule says what validEnvKey accepts.
+const envKeyRule = "letters, digits, '_', '.', '-', starting with a letter or '_'"
+
+// validEnvKey accepts letters, digits, '_', '.' and '-', starting with a letter or '_'. Its
+// error does not quote k.
 func validEnvKey(k string) error {
 	if k == "" {
 		return errors.New("empty key")
@@ -248,7 +301,7 @@ func validEnvKey(k string) error {
 		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', c == '_':
 		case ('0' <= c && c <= '9' || c == '.' || c == '-') && i > 0:
 		default:
-			return errors.New("must be letters, digits, '_', '.' or '-', starting with a letter or '_'")
+			return errors.New("not a valid key (" + envKeyRule + ")")
 		}
 	}
 	return nil
@@ -311,4 +364,202 @@ func envTrailer(s string) error {
 		return nil
 	}
 	return errors.New("text after the closing quote")
+}
+
+// checkTOMLDepth refuses TOML nested deeper than MaxDepth (an ErrTooDeep error naming the
+// line) before the parser, which recurses per nested array or inline table and does work for
+// every prefix of a dotted key, reads it. It counts the levels FromObject will see: the root
+// table, each part of a table header or dotted key, each array and inline table, and for
+// [[t]] the array and its element. Strings and comments are skipped; nothing else is checked,
+// so what is not valid TOML is left for the parser to refuse. A header that runs through an
+// array of tables ([a.b] after [[a]]) is one level deeper than counted here for each such
+// array: FromObject's own check catches what that leaves.
+func checkTOMLDepth(data []byte) error {
+	type open struct {
+		table bool // an inline table, not an array
+		level int
+	}
+	var (
+		stack     []open  // the arrays and inline tables open at i
+		table     = 1     // the level of the table the last header opened
+		lineStart = true  // at top level, nothing but blanks yet on this line
+		header    = false // in a [table] or [[array]] header
+		array     = false // that header is [[array]]
+		key       = true  // reading a key: at top level, or after '{' or ',' in an inline table
+		dots      = 0     // dots in the header or key read so far
+		base      = 0     // the level of an array or inline table opened next
+		line      = 1
+	)
+	tooDeep := func() error { return fmt.Errorf("line %d: %w", line, ErrTooDeep) }
+	parent := func() int { // the level of the table a key being read is in
+		if len(stack) > 0 {
+			return stack[len(stack)-1].level
+		}
+		return table
+	}
+	for i := 0; i < len(data); i++ {
+		c := data[i]
+		switch c {
+		case ' ', '\t', '\r':
+			continue
+		case '\n':
+			line++
+			if len(stack) == 0 {
+				lineStart, header, key, dots = true, false, true, 0
+			}
+			continue
+		}
+		atLineStart := lineStart
+		lineStart = false
+		switch c {
+		case '#':
+			for i+1 < len(data) && data[i+1] != '\n' {
+				i++
+			}
+		case '"', '\'':
+			var n int
+			n, line = skipTOMLString(data, i, line)
+			i += n - 1
+		case '.':
+			if header || key {
+				dots++
+				if (header && 1+dots > MaxDepth) || (!header && parent()+dots > MaxDepth) {
+					return tooDeep()
+				}
+			}
+		case '=':
+			if key && !header {
+				// The key's dotted parts name tables below parent(); a value that is an
+				// array or inline table is one level below the last of them.
+				base, key, dots = parent()+dots+1, false, 0
+			}
+		case '[':
+			switch {
+			case atLineStart && len(stack) == 0:
+				header, dots = true, 0
+				if array = i+1 < len(data) && data[i+1] == '['; array {
+					i++
+				}
+			case !key:
+				stack = append(stack, open{level: base})
+				if base > MaxDepth {
+					return tooDeep()
+				}
+				base++
+			}
+		case '{':
+			if !key {
+				stack = append(stack, open{table: true, level: base})
+				if base > MaxDepth {
+					return tooDeep()
+				}
+				key, dots = true, 0
+			}
+		case ']':
+			if header {
+				table = 1 + dots + 1 // the root, then the header's parts
+				if array {
+					table++ // the element of the array
+				}
+				if table > MaxDepth {
+					return tooDeep()
+				}
+				header, key = false, false
+				continue
+			}
+			fallthrough
+		case '}':
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+			if len(stack) > 0 && !stack[len(stack)-1].table {
+				base = stack[len(stack)-1].level + 1
+			}
+		case ',':
+			if len(stack) > 0 && stack[len(stack)-1].table {
+				key, dots = true, 0
+			}
+		}
+	}
+	return nil
+}
+
+// skipTOMLString measures the string starting at data[i], basic (") or literal ('), on one
+// line or, opened with three quotes, on several, returning its length and the line it ends on.
+// One that does not end ends where a one-line string's line, or data, does.
+func skipTOMLString(data []byte, i, line int) (n, endLine int) {
+	q := data[i]
+	multi := i+2 < len(data) && data[i+1] == q && data[i+2] == q
+	j := i + 1
+	if multi {
+		j = i + 3
+	}
+	for ; j < len(data); j++ {
+		switch c := data[j]; {
+		case c == '\\' && q == '"':
+			if j+1 < len(data) && data[j+1] == '\n' {
+				if !multi {
+					return j + 1 - i, line // the newline is the caller's
+				}
+				line++
+			}
+			j++
+		case c == '\n':
+			if !multi {
+				return j - i, line // the newline is the caller's
+			}
+			line++
+		case c == q && !multi:
+			return j + 1 - i, line
+		case c == q && j+2 < len(data) && data[j+1] == q && data[j+2] == q:
+			// Up to two more quotes may close the string as part of its text: """a""""".
+			j += 3
+			for k := 0; k < 2 && j < len(data) && data[j] == q; k++ {
+				j++
+			}
+			return j - i, line
+		}
+	}
+	return len(data) - i, line
+}
+
+// yamlHeight checks that no mapping or sequence under n sits deeper than MaxDepth when n is
+// at level depth, following aliases, and returns n's height: the levels from n down to its
+// deepest mapping or sequence (0 for a scalar). Each node is walked once, its height kept in
+// seen: an alias's anchor comes before it, so its height is known unless the alias is inside
+// it, a loop yaml.v3's decoder refuses; here it counts as a scalar.
+func yamlHeight(n *yaml.Node, depth int, seen map[*yaml.Node]int) (int, error) {
+	switch n.Kind {
+	case yaml.AliasNode:
+		h := seen[n.Alias]
+		if depth+h-1 > MaxDepth {
+			return 0, fmt.Errorf("line %d: %w", n.Line, ErrTooDeep)
+		}
+		return h, nil
+	case yaml.MappingNode, yaml.SequenceNode:
+		if depth > MaxDepth {
+			return 0, fmt.Errorf("line %d: %w", n.Line, ErrTooDeep)
+		}
+		h := 0
+		for _, c := range n.Content {
+			ch, err := yamlHeight(c, depth+1, seen)
+			if err != nil {
+				return 0, err
+			}
+			h = max(h, ch)
+		}
+		seen[n] = h + 1
+		return h + 1, nil
+	case yaml.DocumentNode:
+		h := 0
+		for _, c := range n.Content {
+			ch, err := yamlHeight(c, depth, seen)
+			if err != nil {
+				return 0, err
+			}
+			h = max(h, ch)
+		}
+		return h, nil
+	}
+	return 0, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,10 +18,13 @@ import (
 // Render writes obj, a desired config as FromObject takes it, in a file format, so that
 // Parse(format, Render(format, obj)) gives FromObject(obj):
 //
-//   - yaml: block style, keys sorted; strings that would read back as another type are quoted.
+//   - yaml: block style, keys sorted; strings that would read back as another type are quoted,
+//     also those only YAML 1.1 reads so ("yes", "off", "1:20"). A whole number beyond 64 bits
+//     (JSON 1e20) is written as a float: YAML has no such int.
 //   - json: indented by two spaces, keys sorted, ending in a newline.
 //   - toml: keys sorted, nested objects as tables. TOML has no null: null is written as "",
-//     which has the same canonical form. An integer beyond int64 is refused.
+//     which has the same canonical form. A whole number beyond int64 is written as a float
+//     when a float64 holds it exactly (1e20), and refused otherwise (18446744073709551615).
 //   - env: one KEY=value line per key, sorted. A value is written bare when it is plain,
 //     single-quoted when it holds blanks, quotes, '#', '$' or '\' (and no ' or line break), and
 //     double-quoted with escapes otherwise. A nested object or an array is refused: a .env
@@ -98,7 +102,7 @@ func yamlNode(v any) (*yaml.Node, error) {
 			if err != nil {
 				return nil, err
 			}
-			n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: k}, c)
+			n.Content = append(n.Content, yamlString(k), c)
 		}
 		return n, nil
 	case []any:
@@ -123,7 +127,7 @@ func yamlNode(v any) (*yaml.Node, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}, nil
+		return yamlString(s), nil
 	}
 	s, err := scalar(v) // a number
 	if err != nil {
@@ -138,11 +142,52 @@ func yamlNode(v any) (*yaml.Node, error) {
 	case "nan":
 		s = ".nan"
 	default:
-		if !strings.ContainsAny(s, ".e") {
+		// An integer beyond 64 bits is no YAML int (the decoder refuses it); as a float it
+		// reads back with the same canonical form, which came from a float64 anyway.
+		if isInt64(s) || isUint64(s) {
 			tag = "!!int"
 		}
 	}
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: s}, nil
+}
+
+// yamlString is the node of a string. The encoder quotes a string that YAML 1.2 would read
+// as another type ("true", "0x1F", "2024-05-01", "~"); yamlString also quotes those a YAML 1.1
+// reader (PyYAML, older libraries) would ("yes", "off", "1:20"), so a service reading the file
+// gets the string too.
+func yamlString(s string) *yaml.Node {
+	n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
+	if yaml11NonString(s) {
+		n.Style = yaml.DoubleQuotedStyle
+	}
+	return n
+}
+
+// yaml11Bools are the plain scalars YAML 1.1 reads as booleans and YAML 1.2 does not.
+var yaml11Bools = map[string]bool{
+	"y": true, "Y": true, "yes": true, "Yes": true, "YES": true,
+	"n": true, "N": true, "no": true, "No": true, "NO": true,
+	"on": true, "On": true, "ON": true, "off": true, "Off": true, "OFF": true,
+}
+
+// yaml11Sexagesimal matches YAML 1.1's base-60 numbers ("1:20" is 80), which YAML 1.2 reads as
+// strings.
+var yaml11Sexagesimal = regexp.MustCompile(`^[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?$`)
+
+// yaml11NonString reports whether a YAML 1.1 reader would take s, written plain, for something
+// other than a string where a YAML 1.2 reader would not.
+func yaml11NonString(s string) bool {
+	return yaml11Bools[s] || s == "=" || yaml11Sexagesimal.MatchString(s)
+}
+
+func isInt64(s string) bool {
+	_, err := strconv.ParseInt(s, 10, 64)
+	return err == nil
+}
+
+func isUint64(s string) bool {
+	_, err := strconv.ParseUint(s, 10, 64)
+	return err == nil
 }
 
 func renderTOML(obj map[string]any) ([]byte, error) {
@@ -192,18 +237,19 @@ func tomlValue(v any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !strings.ContainsAny(s, ".en") { // an integer (not 1e+21, inf or nan)
-		i, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("integer %s does not fit TOML's 64 bits", s)
-		}
+	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
 		return i, nil
 	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil && !errors.Is(err, strconv.ErrRange) {
 		return nil, fmt.Errorf("bad number %q", s)
 	}
-	return f, nil
+	if float(f) != s {
+		// A whole number beyond int64 that a float64 does not hold exactly (uint64 max):
+		// written as a float it would read back as another number.
+		return nil, fmt.Errorf("integer %s does not fit TOML's 64 bits", s)
+	}
+	return f, nil // a float, or a whole number beyond int64 that came from one (1e20)
 }
 
 func renderEnv(obj map[string]any) ([]byte, error) {

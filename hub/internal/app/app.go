@@ -116,7 +116,10 @@ func New(ctx context.Context, cfg Config, keys *auth.Keys, log *slog.Logger) (*A
 		},
 		Version: Version, MetricsPublic: cfg.MetricsPublic, MaxBody: int64(cfg.Ingest.MaxBody),
 		Ready: a.readiness, Degraded: a.degraded, Alerts: a.alerting.engine,
-		History: store, Configs: store, HistoryInterval: time.Duration(cfg.History.Interval),
+		History: store, HistoryInterval: time.Duration(cfg.History.Interval),
+		// Desired configs are read from the store on every request, and answered from the
+		// last copy read or written while it is away.
+		Configs: httpapi.NewConfigMemory(store),
 	}
 	broker := events.NewBroker(events.BrokerConfig{})
 	apiCfg.Events = broker

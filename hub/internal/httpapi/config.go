@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -20,11 +22,12 @@ import (
 )
 
 // The limits of a desired config. The body cap bounds everything; the others keep a config
-// what a service's config file can be, and the agents' comparison cheap.
+// what a service's config file can be, and the agents' comparison cheap. Nesting is bounded
+// by configdoc.MaxDepth (64 levels), checked before the body is decoded.
 const (
 	maxConfigBody     = 1 << 20  // bytes of the PUT body
 	maxConfigKeys     = 10_000   // keys of its canonical (flattened) form
-	maxConfigKeyLen   = 1 << 10  // bytes of one flattened key (this bounds the nesting too)
+	maxConfigKeyLen   = 1 << 10  // bytes of one flattened key
 	maxConfigValueLen = 64 << 10 // bytes of one flattened value
 )
 
@@ -32,9 +35,118 @@ const (
 // after another write slipped in between reading the stored config and writing the new one.
 const putRetries = 3
 
-// errConfigStoreRead is what a reader sees when the store cannot be read.
+// errConfigStoreRead is what a reader sees when the store cannot be read and this hub
+// remembers no copy of the config.
 var errConfigStoreRead = &Error{Status: http.StatusServiceUnavailable, Message: "store unavailable; retry",
 	RetryAfter: errStoreDown.RetryAfter}
+
+// staleWarning is the Warning header of a desired config answered from memory because the
+// store could not be read (RFC 7234's warn-code 110, "Response is Stale").
+const staleWarning = `110 - "store unavailable; this copy may be stale"`
+
+// ConfigMemory is a hub.ConfigStore that remembers, per tenant and service, the last desired
+// config read from or written to the store it wraps, so that GET /api/v1/config/{service}
+// answers from memory while that store is away: the hub wraps Config.Configs in one. Every
+// read and write still goes to the store, which stays the truth (several hubs may share it);
+// the memory only answers when a read fails. It holds at most one copy of each desired config
+// stored, and is safe for concurrent use.
+type ConfigMemory struct {
+	hub.ConfigStore
+
+	mu   sync.Mutex
+	seq  uint64 // raised by every copy remembered
+	last map[configKey]rememberedConfig
+}
+
+type configKey struct{ tenant, service string }
+
+// rememberedConfig is a copy of a desired config and the seq it was remembered at.
+type rememberedConfig struct {
+	cfg hub.DesiredConfig
+	seq uint64
+}
+
+// NewConfigMemory wraps store in a ConfigMemory that remembers nothing yet.
+func NewConfigMemory(store hub.ConfigStore) *ConfigMemory {
+	return &ConfigMemory{ConfigStore: store, last: map[configKey]rememberedConfig{}}
+}
+
+// GetDesiredConfig reads the store and remembers what it read; a store that holds none makes
+// it forget its copy.
+func (m *ConfigMemory) GetDesiredConfig(ctx context.Context, tenant, service string) (hub.DesiredConfig, error) {
+	start := m.now()
+	cfg, err := m.ConfigStore.GetDesiredConfig(ctx, tenant, service)
+	switch {
+	case err == nil:
+		m.remember(start, configKey{tenant, service}, cfg)
+	case errors.Is(err, hub.ErrNoDesiredConfig):
+		m.forget(start, configKey{tenant, service})
+	}
+	return cfg, err
+}
+
+// PutDesiredConfig writes to the store and remembers what it stored.
+func (m *ConfigMemory) PutDesiredConfig(ctx context.Context, w hub.ConfigWrite) (hub.DesiredConfig, error) {
+	start := m.now()
+	stored, err := m.ConfigStore.PutDesiredConfig(ctx, w)
+	if err == nil {
+		m.remember(start, configKey{w.Config.Tenant, w.Config.Service}, stored)
+	}
+	return stored, err
+}
+
+// Remembered returns a copy of the last desired config of tenant's service that this memory
+// read or wrote, if it holds one.
+func (m *ConfigMemory) Remembered(tenant, service string) (hub.DesiredConfig, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.last[configKey{tenant, service}]
+	r.cfg.Config = bytes.Clone(r.cfg.Config)
+	return r.cfg, ok
+}
+
+// now is the seq a store call starts at: what was remembered after it is newer than the call.
+func (m *ConfigMemory) now() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.seq
+}
+
+// remember keeps a copy of cfg as k's, read or written by a store call that began at start.
+// A copy remembered since then of a higher version stays: the call that read cfg overlapped
+// the write of that version, so cfg may be the older. Otherwise the latest call wins, also
+// when the version went down (a store restored from a backup).
+func (m *ConfigMemory) remember(start uint64, k configKey, cfg hub.DesiredConfig) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old, ok := m.last[k]
+	if ok && old.seq > start && old.cfg.Version > cfg.Version {
+		return
+	}
+	m.seq++
+	if ok && sameConfig(&old.cfg, &cfg) {
+		m.last[k] = rememberedConfig{old.cfg, m.seq} // what an agent's poll reads: no copy
+		return
+	}
+	cfg.Config = bytes.Clone(cfg.Config)
+	m.last[k] = rememberedConfig{cfg, m.seq}
+}
+
+// forget drops the copy of k's config after a store call that began at start found none,
+// unless a copy was remembered since (a write the call overlapped).
+func (m *ConfigMemory) forget(start uint64, k configKey) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old, ok := m.last[k]; ok && old.seq <= start {
+		delete(m.last, k)
+	}
+}
+
+// sameConfig reports whether a and b are the same version, written alike.
+func sameConfig(a, b *hub.DesiredConfig) bool {
+	return a.Version == b.Version && a.Checksum == b.Checksum && a.UpdatedBy == b.UpdatedBy &&
+		a.UpdatedAt.Equal(b.UpdatedAt) && bytes.Equal(a.Config, b.Config)
+}
 
 // configTarget is the tenant and {service} a config route is about.
 func configTarget(r *http.Request) (tenant, service string, err error) {
@@ -85,9 +197,12 @@ func ifMatch(r *http.Request) (*int64, error) {
 	return &v, nil
 }
 
-// getConfig answers the desired config of {service}: in full to that service's agent (which
-// compares and applies it), with the values of secret-looking keys redacted to viewers,
-// operators and admins. ETag is the version; If-None-Match naming it is 304.
+// getConfig answers the desired config of {service}: in full, with the checksum of the real
+// values, to that service's agent (which compares and applies it); to viewers, operators and
+// admins with the values of secret-looking keys redacted and the checksum of that redacted form
+// (see redactConfig). ETag is the version; If-None-Match naming it is 304. While the store
+// cannot be read, a Config.Configs that is a ConfigMemory answers with the copy it remembers,
+// under the same rules, with a Warning header saying it may be stale; with no copy it is 503.
 func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) error {
 	tenant, service, err := configTarget(r)
 	if err != nil {
@@ -102,8 +217,18 @@ func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) error {
 		return &Error{Status: http.StatusNotFound, Message: "no desired config for " + service}
 	}
 	if err != nil {
-		s.log.Error("desired config read failed", "tenant", tenant, "service", service, "err", err)
-		return errConfigStoreRead
+		remembered, ok := hub.DesiredConfig{}, false
+		if mem, isMem := s.cfg.Configs.(*ConfigMemory); isMem {
+			remembered, ok = mem.Remembered(tenant, service)
+		}
+		if !ok {
+			s.log.Error("desired config read failed", "tenant", tenant, "service", service, "err", err)
+			return errConfigStoreRead
+		}
+		s.log.Warn("desired config read failed; answering from memory", "tenant", tenant, "service", service,
+			"version", remembered.Version, "err", err)
+		cfg = remembered
+		w.Header().Set("Warning", staleWarning)
 	}
 	w.Header().Set("ETag", etag(cfg.Version))
 	if h := r.Header.Get("If-None-Match"); h != "" && noneMatch(h, cfg.Version) {
@@ -111,7 +236,7 @@ func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	if c.Role != auth.Agent {
-		if cfg.Config, err = redactConfig(cfg.Config); err != nil {
+		if cfg.Config, cfg.Checksum, err = redactConfig(cfg.Config); err != nil {
 			return fmt.Errorf("redact desired config of %s/%s: %w", tenant, service, err)
 		}
 	}
@@ -122,7 +247,8 @@ func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) error {
 // With If-Match the write applies only to the version it names (412 otherwise); without, it
 // replaces whatever is stored. A secret-looking key whose value is configdoc.Redacted keeps its
 // stored value, so a config read redacted can be edited and sent back. The write and its
-// audit entry are durable before the answer: the stored document, redacted, with its ETag.
+// audit entry are durable before the answer: the stored document, redacted, with the checksum
+// of the redacted form and its ETag.
 func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) error {
 	tenant, service, err := configTarget(r)
 	if err != nil {
@@ -180,7 +306,7 @@ func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.log.Info("desired config stored", "tenant", tenant, "service", service, "version", stored.Version, "by", c.Subject)
 	w.Header().Set("ETag", etag(stored.Version))
-	if stored.Config, err = redactConfig(stored.Config); err != nil {
+	if stored.Config, stored.Checksum, err = redactConfig(stored.Config); err != nil {
 		return fmt.Errorf("redact desired config of %s/%s: %w", tenant, service, err)
 	}
 	return writeConfig(w, http.StatusOK, &stored)
@@ -209,6 +335,9 @@ func decodeConfigBody(r *http.Request) (map[string]any, error) {
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil, badRequest("body: empty; want the desired config as a JSON object")
+	}
+	if err := configdoc.CheckJSONDepth(b); err != nil {
+		return nil, badRequest("body: %v", err) // before the decoder builds every level
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
@@ -301,13 +430,23 @@ func decodeObject(doc []byte) (map[string]any, error) {
 }
 
 // redactConfig returns doc with the values of secret-looking keys replaced by
-// configdoc.Redacted.
-func redactConfig(doc json.RawMessage) (json.RawMessage, error) {
+// configdoc.Redacted, and the checksum of its redacted canonical form. The checksum of the real
+// values is not for readers who see only the redacted ones: with every other value known, it
+// would let them test guesses of a short secret offline.
+func redactConfig(doc json.RawMessage) (json.RawMessage, string, error) {
 	obj, err := decodeObject(doc)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return encodeJSON(configdoc.RedactObject(obj))
+	flat, err := configdoc.FromObject(obj)
+	if err != nil {
+		return nil, "", err
+	}
+	redacted, err := encodeJSON(configdoc.RedactObject(obj))
+	if err != nil {
+		return nil, "", err
+	}
+	return redacted, flat.Redacted().Checksum(), nil
 }
 
 // hasRedacted reports whether v, under the dotted key prefix, holds configdoc.Redacted as the

@@ -78,6 +78,23 @@ func checksumOf(t *testing.T, doc string) string {
 	return flat.Checksum()
 }
 
+// redactedChecksumOf is the checksum of the redacted canonical form of a JSON object: what
+// every reader but the service's agent is given.
+func redactedChecksumOf(t *testing.T, doc string) string {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(doc))
+	dec.UseNumber()
+	var obj map[string]any
+	if err := dec.Decode(&obj); err != nil {
+		t.Fatal(err)
+	}
+	flat, err := configdoc.FromObject(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return flat.Redacted().Checksum()
+}
+
 func (e *env) putConfig(path, token, body string, header map[string]string) resp {
 	e.t.Helper()
 	return e.doWith("PUT", path, token, []byte(body), header)
@@ -97,22 +114,28 @@ func TestConfigRoutesRoles(t *testing.T) {
 	e := newEnv(t, false)
 	admin := e.tokenOf("alice", auth.Admin, "default")
 	r := e.putConfig("/api/v1/config/orders", admin, ordersConfig, nil)
-	if r.code != 200 || r.header.Get("ETag") != `"1"` {
+	if r.code != 200 || r.header.Get("ETag") != `"1"` || r.header.Get("Cache-Control") != "no-store" {
 		t.Fatalf("first PUT: %d %v %s", r.code, r.header, r.body)
+	}
+	// The checksum of the real values would let a reader who sees every other value test
+	// guesses of a secret offline: only the service's agent gets it.
+	realSum, redactedSum := checksumOf(t, ordersConfig), redactedChecksumOf(t, ordersConfig)
+	if realSum == redactedSum {
+		t.Fatal("the redacted form has the real checksum")
 	}
 	stored := decode[configDoc](t, r)
 	if stored.Version != 1 || stored.UpdatedBy != "alice" || stored.UpdatedAt != "2026-03-04T05:06:07Z" ||
-		stored.Checksum != checksumOf(t, ordersConfig) || stored.Config["api_key"] != configdoc.Redacted {
+		stored.Checksum != redactedSum || stored.Config["api_key"] != configdoc.Redacted {
 		t.Fatalf("PUT answer: %s", r.body)
 	}
 
 	redacted := `{"tenant":"default","service":"orders","version":1,"config":{"api_key":"<redacted>",` +
 		`"db":{"password":"<redacted>","pool":{"idle":1.50,"max":20},"url":"postgres://db.internal/orders"},` +
 		`"empty":null,"feature":{"enabled":true,"ratio":1e3},"hosts":["a","b"],"note":"<keep> & tidy",` +
-		`"tokens":["<redacted>","<redacted>"]},"checksum":"` + checksumOf(t, ordersConfig) + `",` +
+		`"tokens":["<redacted>","<redacted>"]},"checksum":"` + redactedSum + `",` +
 		`"updated_by":"alice","updated_at":"2026-03-04T05:06:07Z"}` + "\n"
-	full := strings.Replace(strings.Replace(strings.Replace(redacted, `"api_key":"<redacted>"`, `"api_key":"k-123"`, 1),
-		`"password":"<redacted>"`, `"password":"s3cret"`, 1), `"tokens":["<redacted>","<redacted>"]`, `"tokens":["t-1","t-2"]`, 1)
+	full := strings.NewReplacer(`"api_key":"<redacted>"`, `"api_key":"k-123"`, `"password":"<redacted>"`, `"password":"s3cret"`,
+		`"tokens":["<redacted>","<redacted>"]`, `"tokens":["t-1","t-2"]`, redactedSum, realSum).Replace(redacted)
 	if r.body != redacted {
 		t.Fatalf("PUT answer:\n got %s\nwant %s", r.body, redacted)
 	}
@@ -146,8 +169,8 @@ func TestConfigRoutesRoles(t *testing.T) {
 			if r.code != tc.code || (tc.body != "" && r.body != tc.body) || !strings.Contains(r.body, "{") {
 				t.Fatalf("%d %s, want %d %s", r.code, r.body, tc.code, tc.body)
 			}
-			if tc.code == 200 && r.header.Get("ETag") != `"1"` {
-				t.Fatalf("ETag %q", r.header.Get("ETag"))
+			if tc.code == 200 && (r.header.Get("ETag") != `"1"` || r.header.Get("Cache-Control") != "no-store") {
+				t.Fatalf("ETag %q, Cache-Control %q", r.header.Get("ETag"), r.header.Get("Cache-Control"))
 			}
 			if tc.code == 401 && r.header.Get("WWW-Authenticate") == "" {
 				t.Fatal("401 without WWW-Authenticate")
@@ -255,7 +278,7 @@ func TestConfigIfNoneMatch(t *testing.T) {
 		code   int
 	}{{`"1"`, 304}, {`1`, 304}, {`"0", "1"`, 304}, {`*`, 304}, {`"2"`, 200}, {`"x"`, 200}} {
 		r := e.doWith("GET", "/api/v1/config/orders", agent, nil, map[string]string{"If-None-Match": tc.header})
-		if r.code != tc.code || r.header.Get("ETag") != `"1"` || (tc.code == 304 && r.body != "") {
+		if r.code != tc.code || r.header.Get("ETag") != `"1"` || r.header.Get("Cache-Control") != "no-store" || (tc.code == 304 && r.body != "") {
 			t.Errorf("If-None-Match %s: %d %v %q", tc.header, r.code, r.header, r.body)
 		}
 	}
@@ -276,7 +299,8 @@ func TestConfigBadBodies(t *testing.T) {
 		fmt.Fprintf(&many, `"k%d":1`, i)
 	}
 	many.WriteString("}")
-	deep := strings.Repeat(`{"abcdefgh":`, 120) + "1" + strings.Repeat("}", 120)
+	// 20 levels of 60-byte keys: one flattened key of 1,219 bytes.
+	long := strings.Repeat(`{"`+strings.Repeat("k", 60)+`":`, 20) + "1" + strings.Repeat("}", 20)
 	cases := []struct {
 		name, body string
 		code       int
@@ -295,7 +319,13 @@ func TestConfigBadBodies(t *testing.T) {
 		{"one key twice once flattened", `{"db.url": "x", "db": {"url": "y"}}`, 400, `"db.url" appears twice`},
 		{"too many keys", many.String(), 400, "10001 keys once flattened; at most 10000"},
 		{"a value over 64 KiB", `{"blob": "` + strings.Repeat("x", 64<<10+1) + `"}`, 400, `key "blob": value longer than 64 KiB`},
-		{"a key over 1 KiB", deep, 400, "longer than 1024 bytes"},
+		{"a key over 1 KiB", long, 400, "longer than 1024 bytes"},
+		// Refused by a scan before the decoder builds any level of it.
+		{"100,000 levels of objects", strings.Repeat(`{"a":`, 100_000) + "1" + strings.Repeat("}", 100_000), 400,
+			"body: line 1, column 321: nested deeper than 64 levels"},
+		{"100,000 levels of arrays", `{"a":` + strings.Repeat("[", 100_000) + strings.Repeat("]", 100_000) + "}", 400,
+			"body: line 1, column 69: nested deeper than 64 levels"},
+		{"65 levels", `{"a":` + strings.Repeat("[", 64) + strings.Repeat("]", 64) + "}", 400, "nested deeper than 64 levels"},
 		{"over 1 MiB", `{"blob": "` + strings.Repeat("x", 1<<20) + `"}`, 413, "larger than the limit of 1 MiB"},
 		{"a redacted secret with nothing stored", `{"db": {"password": "<redacted>"}, "api": {"token": "<redacted>"}}`, 400,
 			`key "api.token": <redacted> stands for the stored value, and none is stored`},
@@ -311,6 +341,11 @@ func TestConfigBadBodies(t *testing.T) {
 				t.Fatal("a refused write changed the config or the audit log")
 			}
 		})
+	}
+	// 64 levels are allowed: brackets in strings do not count.
+	deepest := `{"a":` + strings.Repeat("[", 63) + `"[[{{"` + strings.Repeat("]", 63) + "}"
+	if r := e.putConfig("/api/v1/config/orders", admin, deepest, nil); r.code != 200 {
+		t.Fatalf("64 levels: %d %s", r.code, protocolTruncate(r.body))
 	}
 	// A refused write to a service with nothing stored stores nothing either.
 	if r := e.putConfig("/api/v1/config/payments", admin, `[]`, nil); r.code != 400 {
@@ -465,6 +500,158 @@ func TestConfigStoreUnavailable(t *testing.T) {
 		t.Errorf("PUT keeping secrets with reads failing: %d %s", r.code, r.body)
 	}
 	e.configStore.failReads.Store(false)
+}
+
+// TestConfigReadsFromMemory: while the store cannot be read, a hub whose desired configs are a
+// ConfigMemory answers GET with the last copy it read or wrote, under the same rules, saying
+// it may be stale; with no copy it is still 503.
+func TestConfigReadsFromMemory(t *testing.T) {
+	e := newEnvWith(t, func(c *httpapi.Config) { c.Configs = httpapi.NewConfigMemory(c.Configs) })
+	admin, agent := e.token(auth.Admin, "default", ""), e.token(auth.Agent, "default", "orders")
+	// orders: written through this hub; payments: written by another hub, read by this one.
+	if r := e.putConfig("/api/v1/config/orders", admin, ordersConfig, nil); r.code != 200 {
+		t.Fatalf("setup: %d %s", r.code, r.body)
+	}
+	other := hub.DesiredConfig{Tenant: "default", Service: "payments", Config: []byte(`{"password":"p4ss","port":8080}`),
+		Checksum: checksumOf(t, `{"password":"p4ss","port":8080}`), UpdatedBy: "bob", UpdatedAt: e.now}
+	if _, err := e.store.PutDesiredConfig(context.Background(), hub.ConfigWrite{Config: other, Role: "admin"}); err != nil {
+		t.Fatal(err)
+	}
+	type view struct{ path, token string }
+	views := []view{
+		{"/api/v1/config/orders", agent}, {"/api/v1/config/orders", admin},
+		{"/api/v1/config/payments", e.token(auth.Agent, "default", "payments")}, {"/api/v1/config/payments", e.token(auth.Viewer, "default", "")},
+	}
+	fresh := map[view]resp{}
+	for _, v := range views {
+		r := e.do("GET", v.path, v.token, nil)
+		if r.code != 200 || r.header.Get("Warning") != "" {
+			t.Fatalf("GET %s with the store up: %d %v %s", v.path, r.code, r.header, r.body)
+		}
+		fresh[v] = r
+	}
+
+	e.configStore.failReads.Store(true)
+	const warning = `110 - "store unavailable; this copy may be stale"`
+	for _, v := range views {
+		r := e.do("GET", v.path, v.token, nil)
+		if r.code != 200 || r.body != fresh[v].body || r.header.Get("ETag") != fresh[v].header.Get("ETag") ||
+			r.header.Get("Warning") != warning || r.header.Get("Cache-Control") != "no-store" {
+			t.Errorf("GET %s with the store down: %d %v %s, want %s with a Warning", v.path, r.code, r.header, r.body, fresh[v].body)
+		}
+		r = e.doWith("GET", v.path, v.token, nil, map[string]string{"If-None-Match": fresh[v].header.Get("ETag")})
+		if r.code != 304 || r.body != "" || r.header.Get("ETag") != fresh[v].header.Get("ETag") || r.header.Get("Warning") != warning {
+			t.Errorf("GET %s with If-None-Match and the store down: %d %v %q", v.path, r.code, r.header, r.body)
+		}
+	}
+	// Nothing remembered: of a service never read, or of another tenant, 503 as before.
+	for _, v := range []view{{"/api/v1/config/billing", admin}, {"/api/v1/config/orders", e.token(auth.Admin, "beta", "")}} {
+		r := e.do("GET", v.path, v.token, nil)
+		if r.code != 503 || r.header.Get("Retry-After") != "5" || r.header.Get("Warning") != "" ||
+			r.body != "{\"error\":\"store unavailable; retry\"}\n" {
+			t.Errorf("GET %s with nothing remembered and the store down: %d %v %s", v.path, r.code, r.header, r.body)
+		}
+	}
+	// The memory answers reads only: a write that keeps stored secrets reads them from the store.
+	if r := e.putConfig("/api/v1/config/orders", admin, `{"password":"<redacted>"}`, nil); r.code != 503 {
+		t.Errorf("PUT keeping secrets with reads failing: %d %s", r.code, r.body)
+	}
+	// A write remembers what it stored.
+	if r := e.putConfig("/api/v1/config/orders", admin, `{"a":"2"}`, nil); r.code != 200 {
+		t.Fatalf("PUT with reads failing: %d %s", r.code, r.body)
+	}
+	if r := e.do("GET", "/api/v1/config/orders", agent, nil); r.code != 200 || r.header.Get("ETag") != `"2"` ||
+		decode[configDoc](t, r).Config["a"] != "2" || r.header.Get("Warning") != warning {
+		t.Errorf("GET after a write, with the store down: %d %v %s", r.code, r.header, r.body)
+	}
+	e.configStore.failReads.Store(false)
+	if r := e.do("GET", "/api/v1/config/orders", agent, nil); r.code != 200 || r.header.Get("Warning") != "" {
+		t.Errorf("GET with the store back: %d %v %s", r.code, r.header, r.body)
+	}
+}
+
+// stubConfigStore holds one desired config, or none; during, when set, runs once inside the
+// next read, after the read and before it returns, as a write that overlaps it would.
+type stubConfigStore struct {
+	cfg    *hub.DesiredConfig
+	during func()
+}
+
+func (s *stubConfigStore) GetDesiredConfig(_ context.Context, tenant, service string) (hub.DesiredConfig, error) {
+	cfg, err := hub.DesiredConfig{}, hub.ErrNoDesiredConfig
+	if s.cfg != nil {
+		cfg, err = *s.cfg, nil
+	}
+	if f := s.during; f != nil {
+		s.during = nil
+		f()
+	}
+	return cfg, err
+}
+
+func (s *stubConfigStore) PutDesiredConfig(_ context.Context, w hub.ConfigWrite) (hub.DesiredConfig, error) {
+	c := w.Config
+	c.Version = 1
+	if s.cfg != nil {
+		c.Version = s.cfg.Version + 1
+	}
+	s.cfg = &c
+	return c, nil
+}
+
+// TestConfigMemoryOrder: a read that overlaps a write never replaces the copy of what was
+// written with the older version it read, nor forgets it; otherwise the latest call wins.
+func TestConfigMemoryOrder(t *testing.T) {
+	ctx := context.Background()
+	write := func(m *httpapi.ConfigMemory, doc string) {
+		t.Helper()
+		if _, err := m.PutDesiredConfig(ctx, hub.ConfigWrite{Config: hub.DesiredConfig{Tenant: "t", Service: "s", Config: []byte(doc)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		steps func(st *stubConfigStore, m *httpapi.ConfigMemory)
+		want  string // the remembered config; "" for none
+	}{
+		{"a read", func(st *stubConfigStore, m *httpapi.ConfigMemory) {
+			st.cfg = &hub.DesiredConfig{Tenant: "t", Service: "s", Version: 4, Config: []byte(`{"v":4}`)}
+			_, _ = m.GetDesiredConfig(ctx, "t", "s")
+		}, `{"v":4}`},
+		{"a write during a read", func(st *stubConfigStore, m *httpapi.ConfigMemory) {
+			write(m, `{"v":1}`)
+			st.during = func() { write(m, `{"v":2}`) }
+			_, _ = m.GetDesiredConfig(ctx, "t", "s") // reads version 1
+		}, `{"v":2}`},
+		{"a first write during a read that found none", func(st *stubConfigStore, m *httpapi.ConfigMemory) {
+			st.during = func() { write(m, `{"v":1}`) }
+			_, _ = m.GetDesiredConfig(ctx, "t", "s")
+		}, `{"v":1}`},
+		{"a read finding none", func(st *stubConfigStore, m *httpapi.ConfigMemory) {
+			write(m, `{"v":1}`)
+			st.cfg = nil
+			_, _ = m.GetDesiredConfig(ctx, "t", "s")
+		}, ""},
+		{"a store restored to an older version", func(st *stubConfigStore, m *httpapi.ConfigMemory) {
+			write(m, `{"v":1}`)
+			write(m, `{"v":2}`)
+			st.cfg = &hub.DesiredConfig{Tenant: "t", Service: "s", Version: 1, Config: []byte(`{"v":1}`)}
+			_, _ = m.GetDesiredConfig(ctx, "t", "s")
+		}, `{"v":1}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &stubConfigStore{}
+			m := httpapi.NewConfigMemory(st)
+			tc.steps(st, m)
+			got, ok := m.Remembered("t", "s")
+			if (tc.want == "") == ok || (ok && string(got.Config) != tc.want) {
+				t.Fatalf("Remembered = %s, %v; want %q", got.Config, ok, tc.want)
+			}
+			if _, ok := m.Remembered("other", "s"); ok {
+				t.Fatal("a copy of another tenant's config")
+			}
+		})
+	}
 }
 
 // TestConfigWritesStayOnEveryHub: several hubs on one database each write desired configs
