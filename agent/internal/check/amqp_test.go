@@ -1,10 +1,6 @@
 package check
 
 import (
-	"context"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/centralhub/centralhub/agent/internal/config"
@@ -13,19 +9,8 @@ import (
 
 // amqpAddr is the RabbitMQ server of the tests: CENTRALHUB_TEST_AMQP_ADDR or the machine's
 // 127.0.0.1:5672, where guest/guest may log in to the vhost /.
-func amqpAddr(t *testing.T) string {
+func amqpAddr(t testing.TB) string {
 	return serverAddr(t, "RabbitMQ", "CENTRALHUB_TEST_AMQP_ADDR", "127.0.0.1:5672")
-}
-
-func probeAMQP(t *testing.T, c config.AMQPCheck) Result {
-	t.Helper()
-	a, err := NewAMQP(&c)
-	if err != nil {
-		t.Fatalf("NewAMQP: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout(t.Name()))
-	defer cancel()
-	return a.Probe(ctx)
 }
 
 // TestAMQP probes the real RabbitMQ: guest logging in with the password from a file (and
@@ -33,17 +18,9 @@ func probeAMQP(t *testing.T, c config.AMQPCheck) Result {
 // amqps:// to a plaintext port, nobody listening, not AMQP and a server that never answers.
 func TestAMQP(t *testing.T) {
 	addr := amqpAddr(t)
-	dir := t.TempDir()
 	const secret = "guest" // RabbitMQ's guest user; the wrong password is the one to keep out of the output
 	const wrong = "not-the-Password-9"
-	good := filepath.Join(dir, "good")
-	bad := filepath.Join(dir, "bad")
-	if err := os.WriteFile(good, []byte(secret+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bad, []byte(wrong), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	good, bad := writeSecret(t, secret), writeSecret(t, wrong)
 	for _, tc := range []struct {
 		name string
 		cfg  config.AMQPCheck
@@ -68,16 +45,10 @@ func TestAMQP(t *testing.T) {
 		{"nobody listening", config.AMQPCheck{URL: "amqp://guest@" + closedAddr(t) + "/"}, status.Critical, "connection refused"},
 		{"not amqp", config.AMQPCheck{URL: "amqp://guest@" + bannerServer(t, "SSH-2.0-OpenSSH_9.2\r\n") + "/"}, status.Critical,
 			"not an AMQP 0-9-1 server"},
-		{"muted server", config.AMQPCheck{URL: "amqp://guest@" + mutedServer(t) + "/"}, status.Critical, "timed out"},
+		{"muted server", config.AMQPCheck{URL: "amqp://guest@" + silentServer(t) + "/"}, status.Critical, "timed out"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := probeAMQP(t, tc.cfg)
-			if r.Status != tc.want || !strings.Contains(r.Output, tc.out) {
-				t.Fatalf("%s %q, want %s with %q", r.Status, r.Output, tc.want, tc.out)
-			}
-			if strings.Contains(r.Output, wrong) {
-				t.Fatalf("the password in the output: %q", r.Output)
-			}
+			expectProbe(t, mustProber(t, NewAMQP, tc.cfg), tc.want, []string{tc.out}, wrong)
 		})
 	}
 }

@@ -1,23 +1,17 @@
 package check
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os/exec"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/centralhub/centralhub/agent/internal/config"
+	"github.com/centralhub/centralhub/agent/internal/procgroup"
 	"github.com/centralhub/centralhub/pkg/protocol"
 	"github.com/centralhub/centralhub/pkg/status"
 )
-
-// execWaitDelay bounds how long a run waits, after its process group is killed, for output pipes
-// held open by descendants that escaped the group.
-const execWaitDelay = time.Second
 
 // Exec runs a command without a shell. Exit 0 is passing, exit 1 warning, any other exit (or a
 // failure to start, or death by a signal) critical. Stdout and stderr together are the output.
@@ -34,18 +28,7 @@ func NewExec(c *config.ExecCheck) *Exec {
 
 // Probe implements Prober.
 func (e *Exec) Probe(ctx context.Context) Result {
-	cmd := exec.CommandContext(ctx, e.argv[0], e.argv[1:]...)
-	out := &cappedBuffer{max: protocol.MaxOutput + 1} // one byte more, so truncation shows
-	cmd.Stdout = out
-	cmd.Stderr = out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error {
-		// A negative pid signals the whole process group, which Setpgid made the child's own.
-		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	}
-	cmd.WaitDelay = execWaitDelay
-	err := cmd.Run()
-	output := out.String()
+	output, err := procgroup.Run(ctx, e.argv, protocol.MaxOutput+1) // one byte more, so truncation shows
 
 	var exitErr *exec.ExitError
 	switch {
@@ -65,19 +48,3 @@ func orElse(s, fallback string) string {
 	}
 	return s
 }
-
-// cappedBuffer keeps the first max bytes written to it and discards the rest while still
-// accepting them, so the command never blocks on a full pipe.
-type cappedBuffer struct {
-	buf bytes.Buffer
-	max int
-}
-
-func (c *cappedBuffer) Write(p []byte) (int, error) {
-	if room := c.max - c.buf.Len(); room > 0 {
-		c.buf.Write(p[:min(room, len(p))])
-	}
-	return len(p), nil
-}
-
-func (c *cappedBuffer) String() string { return c.buf.String() }

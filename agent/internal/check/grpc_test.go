@@ -1,7 +1,6 @@
 package check
 
 import (
-	"context"
 	"crypto/tls"
 	"net"
 	"net/http"
@@ -20,7 +19,7 @@ import (
 )
 
 // startGRPC serves srv on a loopback port until the test ends and returns its address.
-func startGRPC(t *testing.T, srv *grpc.Server) string {
+func startGRPC(t testing.TB, srv *grpc.Server) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -34,7 +33,7 @@ func startGRPC(t *testing.T, srv *grpc.Server) string {
 
 // healthServer is a gRPC server with the standard health service: the server as a whole and
 // orders.v1.Orders serving, payments.v1.Payments not.
-func healthServer(t *testing.T, opts ...grpc.ServerOption) string {
+func healthServer(t testing.TB, opts ...grpc.ServerOption) string {
 	t.Helper()
 	srv := grpc.NewServer(opts...)
 	hs := health.NewServer()
@@ -45,17 +44,6 @@ func healthServer(t *testing.T, opts ...grpc.ServerOption) string {
 	return startGRPC(t, srv)
 }
 
-func probeGRPC(t *testing.T, c config.GRPCCheck) Result {
-	t.Helper()
-	p, err := NewGRPC(&c)
-	if err != nil {
-		t.Fatalf("NewGRPC: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return p.Probe(ctx)
-}
-
 // TestGRPC calls grpc-go's own health service, in process: serving, not serving and unknown
 // services, a server without the health service, one over TLS with a certificate from the
 // test's CA, an HTTP/2 server that is not gRPC, a closed port and a server that is not HTTP/2.
@@ -63,12 +51,8 @@ func TestGRPC(t *testing.T) {
 	plain := healthServer(t)
 	bare := startGRPC(t, grpc.NewServer())
 	ca := newTestCA(t)
-	certFile, keyFile := ca.serverFiles(t)
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	withTLS := healthServer(t, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})))
+	withTLS := healthServer(t, grpc.Creds(credentials.NewTLS(&tls.Config{
+		Certificates: []tls.Certificate{ca.serverCert(t, time.Now().Add(365*24*time.Hour))}, MinVersion: tls.VersionTLS12})))
 	web := httptest.NewUnstartedServer(http.NotFoundHandler())
 	web.Config.Protocols = new(http.Protocols)
 	web.Config.Protocols.SetHTTP1(true)
@@ -101,28 +85,14 @@ func TestGRPC(t *testing.T) {
 		{"not http/2", config.GRPCCheck{Address: bannerServer(t, "SSH-2.0-OpenSSH_9.2\r\n")}, status.Critical, []string{"no cleartext HTTP/2 there: not a gRPC server"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := probeGRPC(t, tc.cfg)
-			if r.Status != tc.want {
-				t.Fatalf("status %s, want %s: %s", r.Status, tc.want, r.Output)
-			}
-			for _, s := range tc.out {
-				if !strings.Contains(r.Output, s) {
-					t.Fatalf("output %q lacks %q", r.Output, s)
-				}
-			}
+			expectProbe(t, mustProber(t, NewGRPC, tc.cfg), tc.want, tc.out)
 		})
 	}
 	t.Run("context cancelled", func(t *testing.T) {
-		p, err := NewGRPC(&config.GRPCCheck{Address: silentServer(t)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := probeCancelled(p)
-		if r.Status != status.Critical || !strings.Contains(r.Output, "context canceled") {
-			t.Fatalf("%s %q, want critical, context canceled", r.Status, r.Output)
-		}
+		r := probeCancelled(mustProber(t, NewGRPC, config.GRPCCheck{Address: silentServer(t)}))
+		expectResult(t, r, status.Critical, []string{"context canceled"})
 	})
-	if _, err := NewGRPC(&config.GRPCCheck{Address: plain, TLS: &config.ClientTLS{CAFile: certFile + ".none"}}); err == nil || !strings.Contains(err.Error(), "ca_file") {
+	if _, err := NewGRPC(&config.GRPCCheck{Address: plain, TLS: &config.ClientTLS{CAFile: ca.file + ".none"}}); err == nil || !strings.Contains(err.Error(), "ca_file") {
 		t.Fatalf("a missing ca_file: %v", err)
 	}
 }

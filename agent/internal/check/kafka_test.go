@@ -2,17 +2,8 @@ package check
 
 import (
 	"bytes"
-	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -27,7 +18,7 @@ import (
 )
 
 // kafkaCluster starts an in-process Kafka cluster (kfake) on loopback until the test ends.
-func kafkaCluster(t *testing.T, opts ...kfake.Opt) *kfake.Cluster {
+func kafkaCluster(t testing.TB, opts ...kfake.Opt) *kfake.Cluster {
 	t.Helper()
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {
@@ -55,7 +46,7 @@ func refuseWrongPLAIN(c *kfake.Cluster, password string) {
 
 // leaderless makes c's metadata, of its first broker alone, say that partition 1 of every
 // topic asked about has no leader.
-func leaderless(t *testing.T, c *kfake.Cluster) {
+func leaderless(t testing.TB, c *kfake.Cluster) {
 	host, port, err := net.SplitHostPort(c.ListenAddrs()[0])
 	if err != nil {
 		t.Fatal(err)
@@ -89,35 +80,6 @@ func leaderless(t *testing.T, c *kfake.Cluster) {
 	})
 }
 
-// serverTLS is a server TLS configuration whose certificate, for localhost and 127.0.0.1, ca
-// issued.
-func (ca *testCA) serverTLS(t *testing.T) *tls.Config {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "kafka.test"},
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12}
-}
-
-func probeKafka(t *testing.T, c config.KafkaCheck) Result {
-	t.Helper()
-	k, err := NewKafka(&c)
-	if err != nil {
-		t.Fatalf("NewKafka: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout(t.Name()))
-	defer cancel()
-	return k.Probe(ctx)
-}
-
 // TestKafka probes in-process Kafka clusters: metadata of three brokers and a topic, a topic
 // that does not exist, SASL with each mechanism (and a wrong password, never in the output),
 // TLS with and without the right CA, nobody listening, not Kafka and a server that never
@@ -134,16 +96,9 @@ func TestKafka(t *testing.T) {
 	leaderless(t, halfLedCluster)
 	halfLed := halfLedCluster.ListenAddrs()
 	ca := newTestCA(t)
-	tlsed := kafkaCluster(t, kfake.TLS(ca.serverTLS(t))).ListenAddrs()
-	dir := t.TempDir()
-	good := filepath.Join(dir, "good")
-	bad := filepath.Join(dir, "bad")
-	if err := os.WriteFile(good, []byte(secret+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bad, []byte("not-the-password"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	serverTLS := &tls.Config{Certificates: []tls.Certificate{ca.serverCert(t, time.Now().Add(24*time.Hour))}, MinVersion: tls.VersionTLS12}
+	tlsed := kafkaCluster(t, kfake.TLS(serverTLS)).ListenAddrs()
+	good, bad := writeSecret(t, secret), writeSecret(t, "not-the-password")
 	sasl := func(mechanism, file string) config.KafkaCheck {
 		return config.KafkaCheck{Brokers: authed, Topic: "orders", SASLMechanism: mechanism, Username: "probe", Secret: config.Secret{PasswordFile: file}}
 	}
@@ -178,16 +133,10 @@ func TestKafka(t *testing.T) {
 			"certificate signed by unknown authority"},
 		{"nobody listening", config.KafkaCheck{Brokers: []string{closedAddr(t)}}, status.Critical, "connection refused"},
 		{"not kafka", config.KafkaCheck{Brokers: []string{bannerServer(t, "SSH-2.0-OpenSSH_9.2\r\n")}}, status.Critical, "not a Kafka broker"},
-		{"muted server", config.KafkaCheck{Brokers: []string{mutedServer(t)}}, status.Critical, "timed out"},
+		{"muted server", config.KafkaCheck{Brokers: []string{silentServer(t)}}, status.Critical, "timed out"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := probeKafka(t, tc.cfg)
-			if r.Status != tc.want || !strings.Contains(r.Output, tc.out) {
-				t.Fatalf("%s %q, want %s with %q", r.Status, r.Output, tc.want, tc.out)
-			}
-			if strings.Contains(r.Output, secret) || strings.Contains(r.Output, "not-the-password") {
-				t.Fatalf("a password in the output: %q", r.Output)
-			}
+			expectProbe(t, mustProber(t, NewKafka, tc.cfg), tc.want, []string{tc.out}, secret, "not-the-password")
 		})
 	}
 }

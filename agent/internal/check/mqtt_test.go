@@ -1,15 +1,12 @@
 package check
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/centralhub/centralhub/agent/internal/config"
 	"github.com/centralhub/centralhub/pkg/status"
@@ -24,10 +21,10 @@ const (
 // startMosquitto starts a Mosquitto broker of the test's own that refuses anonymous clients and
 // knows one user with password; it listens on a plain port and a TLS one (with a certificate
 // from ca), whose addresses it returns.
-func startMosquitto(t *testing.T, ca *testCA, username, password string) (plain, withTLS string) {
+func startMosquitto(t testing.TB, ca *testCA, username, password string) (plain, withTLS string) {
 	t.Helper()
-	bin := needFile(t, mosquittoPath, "Debian package mosquitto")
-	passwd := needFile(t, mosquittoPasswdPath, "Debian package mosquitto")
+	bin := need(t, mosquittoPath, "Debian package mosquitto")
+	passwd := need(t, mosquittoPasswdPath, "Debian package mosquitto")
 	dir := t.TempDir()
 	pwFile := filepath.Join(dir, "passwd")
 	if out, err := exec.Command(passwd, "-b", "-c", pwFile, username, password).CombinedOutput(); err != nil {
@@ -48,17 +45,6 @@ func startMosquitto(t *testing.T, ca *testCA, username, password string) (plain,
 	startServer(t, plain, bin, "-c", confFile)
 	waitFor(t, "mosquitto's TLS listener", func() bool { return dialable(withTLS) })
 	return plain, withTLS
-}
-
-func probeMQTT(t *testing.T, c config.MQTTCheck) Result {
-	t.Helper()
-	p, err := NewMQTT(&c)
-	if err != nil {
-		t.Fatalf("NewMQTT: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return p.Probe(ctx)
 }
 
 // TestMQTT probes the machine's Mosquitto (anonymous clients allowed) and a Mosquitto of its own
@@ -98,28 +84,11 @@ func TestMQTT(t *testing.T) {
 			[]string{"CONNACK: the broker closed the connection without answering"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := probeMQTT(t, tc.cfg)
-			if r.Status != tc.want {
-				t.Fatalf("status %s, want %s: %s", r.Status, tc.want, r.Output)
-			}
-			for _, s := range tc.out {
-				if !strings.Contains(r.Output, s) {
-					t.Fatalf("output %q lacks %q", r.Output, s)
-				}
-			}
-			if strings.Contains(r.Output, secret) || strings.Contains(r.Output, "not-the-password") {
-				t.Fatalf("a password in the output: %q", r.Output)
-			}
+			expectProbe(t, mustProber(t, NewMQTT, tc.cfg), tc.want, tc.out, secret, "not-the-password")
 		})
 	}
 	t.Run("context cancelled", func(t *testing.T) {
-		p, err := NewMQTT(&config.MQTTCheck{Address: silentServer(t)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := probeCancelled(p)
-		if r.Status != status.Critical || !strings.Contains(r.Output, "CONNACK: read: ") || !strings.Contains(r.Output, "timeout") {
-			t.Fatalf("%s %q, want critical, timed out reading CONNACK", r.Status, r.Output)
-		}
+		r := probeCancelled(mustProber(t, NewMQTT, config.MQTTCheck{Address: silentServer(t)}))
+		expectResult(t, r, status.Critical, []string{"CONNACK: read: ", "timeout"})
 	})
 }

@@ -4,9 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,13 +16,13 @@ import (
 // mysqlAddr is the MySQL or MariaDB server of the tests: CENTRALHUB_TEST_MYSQL_ADDR or the
 // machine's 127.0.0.1:3306, where root may log in without a password and a database named
 // test exists.
-func mysqlAddr(t *testing.T) string {
+func mysqlAddr(t testing.TB) string {
 	return serverAddr(t, "MySQL/MariaDB", "CENTRALHUB_TEST_MYSQL_ADDR", "127.0.0.1:3306")
 }
 
 // mysqlQuery runs query on addr as root and returns the first column of its first row ("" for
 // a statement without rows).
-func mysqlQuery(t *testing.T, addr, query string) string {
+func mysqlQuery(t testing.TB, addr, query string) string {
 	t.Helper()
 	cfg := mysql.NewConfig()
 	cfg.User, cfg.Net, cfg.Addr = "root", "tcp", addr
@@ -58,17 +55,6 @@ func mysqlQuery(t *testing.T, addr, query string) string {
 	return v.String
 }
 
-func probeMySQL(t *testing.T, c config.MySQLCheck) Result {
-	t.Helper()
-	m, err := NewMySQL(&c)
-	if err != nil {
-		t.Fatalf("NewMySQL: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout(t.Name()))
-	defer cancel()
-	return m.Probe(ctx)
-}
-
 // TestMySQL probes the real MariaDB (or MySQL): a ping as root, a user logging in with a
 // password from a file and refused with a wrong one, the password never in the output, a
 // missing database, TLS to a server without it, nobody listening, not MySQL and a server that
@@ -80,20 +66,9 @@ func TestMySQL(t *testing.T) {
 	mysqlQuery(t, addr, fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY '%s'", user, secret))
 	t.Cleanup(func() { mysqlQuery(t, addr, fmt.Sprintf("DROP USER '%s'@'%%'", user)) })
 	mysqlQuery(t, addr, fmt.Sprintf("GRANT SELECT ON test.* TO '%s'@'%%'", user))
-	dir := t.TempDir()
-	good := filepath.Join(dir, "good")
-	bad := filepath.Join(dir, "bad")
-	if err := os.WriteFile(good, []byte(secret+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bad, []byte("not-the-password"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	good, bad := writeSecret(t, secret), writeSecret(t, "not-the-password")
 	leaked := fmt.Sprintf("centralhub_leaked_%d", time.Now().UnixNano()%1e9)
-	leakedFile := filepath.Join(dir, "leaked")
-	if err := os.WriteFile(leakedFile, []byte(leaked), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	leakedFile := writeSecret(t, leaked)
 	dsn := func(user, db string) string { return fmt.Sprintf("%s@tcp(%s)/%s", user, addr, db) }
 	tlsCase := struct {
 		want status.Check
@@ -124,16 +99,10 @@ func TestMySQL(t *testing.T) {
 		{"nobody listening", config.MySQLCheck{DSN: fmt.Sprintf("root@tcp(%s)/test", closedAddr(t))}, status.Critical, "connection refused"},
 		{"not mysql", config.MySQLCheck{DSN: fmt.Sprintf("root@tcp(%s)/test", bannerServer(t, "SSH-2.0-OpenSSH_9.2\r\n"))}, status.Critical,
 			"not a MySQL server, or it hung up"},
-		{"muted server", config.MySQLCheck{DSN: fmt.Sprintf("root@tcp(%s)/test", mutedServer(t))}, status.Critical, "timed out"},
+		{"muted server", config.MySQLCheck{DSN: fmt.Sprintf("root@tcp(%s)/test", silentServer(t))}, status.Critical, "timed out"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := probeMySQL(t, tc.cfg)
-			if r.Status != tc.want || !strings.Contains(r.Output, tc.out) {
-				t.Fatalf("%s %q, want %s with %q", r.Status, r.Output, tc.want, tc.out)
-			}
-			if strings.Contains(r.Output, secret) || strings.Contains(r.Output, "not-the-password") || strings.Contains(r.Output, leaked) {
-				t.Fatalf("a password in the output: %q", r.Output)
-			}
+			expectProbe(t, mustProber(t, NewMySQL, tc.cfg), tc.want, []string{tc.out}, secret, "not-the-password", leaked)
 		})
 	}
 }

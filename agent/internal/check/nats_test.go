@@ -1,13 +1,10 @@
 package check
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/centralhub/centralhub/agent/internal/config"
 	"github.com/centralhub/centralhub/pkg/status"
@@ -18,23 +15,12 @@ const natsServerPath = "/usr/sbin/nats-server"
 
 // startNATS starts a nats-server of the test's own on a free loopback port, with args added
 // (no JetStream unless they ask for it), and returns its address.
-func startNATS(t *testing.T, args ...string) string {
+func startNATS(t testing.TB, args ...string) string {
 	t.Helper()
-	bin := needFile(t, natsServerPath, "Debian package nats-server")
+	bin := need(t, natsServerPath, "Debian package nats-server")
 	addr := closedAddr(t)
 	startServer(t, addr, bin, append([]string{"-a", "127.0.0.1", "-p", portOf(t, addr)}, args...)...)
 	return addr
-}
-
-func probeNATS(t *testing.T, c config.NATSCheck) Result {
-	t.Helper()
-	p, err := NewNATS(&c)
-	if err != nil {
-		t.Fatalf("NewNATS: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return p.Probe(ctx)
 }
 
 // TestNATS probes the machine's NATS (with JetStream) and nats-servers of its own: one with a
@@ -93,30 +79,11 @@ func TestNATS(t *testing.T) {
 			[]string{`not a NATS server: it greeted with "SSH-2.0-OpenSSH_9.2"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := probeNATS(t, tc.cfg)
-			if r.Status != tc.want {
-				t.Fatalf("status %s, want %s: %s", r.Status, tc.want, r.Output)
-			}
-			for _, s := range tc.out {
-				if !strings.Contains(r.Output, s) {
-					t.Fatalf("output %q lacks %q", r.Output, s)
-				}
-			}
-			for _, s := range []string{secret, token, "not-the-password"} {
-				if strings.Contains(r.Output, s) {
-					t.Fatalf("a password in the output: %q", r.Output)
-				}
-			}
+			expectProbe(t, mustProber(t, NewNATS, tc.cfg), tc.want, tc.out, secret, token, "not-the-password")
 		})
 	}
 	t.Run("context cancelled", func(t *testing.T) {
-		p, err := NewNATS(&config.NATSCheck{URL: "nats://" + silentServer(t)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := probeCancelled(p)
-		if r.Status != status.Critical || !strings.Contains(r.Output, "reading INFO: ") || !strings.Contains(r.Output, "timeout") {
-			t.Fatalf("%s %q, want critical, timed out reading INFO", r.Status, r.Output)
-		}
+		r := probeCancelled(mustProber(t, NewNATS, config.NATSCheck{URL: "nats://" + silentServer(t)}))
+		expectResult(t, r, status.Critical, []string{"reading INFO: ", "timeout"})
 	})
 }

@@ -3,10 +3,6 @@ package check
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,12 +16,12 @@ import (
 // postgresAddr is the PostgreSQL server of the tests: CENTRALHUB_TEST_PG_ADDR or the machine's
 // 127.0.0.1:5432, where the postgres user may log in without a password and a database named
 // test exists.
-func postgresAddr(t *testing.T) string {
+func postgresAddr(t testing.TB) string {
 	return serverAddr(t, "PostgreSQL", "CENTRALHUB_TEST_PG_ADDR", "127.0.0.1:5432")
 }
 
 // postgresExec runs sql on addr's test database as postgres.
-func postgresExec(t *testing.T, addr, sql string) {
+func postgresExec(t testing.TB, addr, sql string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -37,41 +33,6 @@ func postgresExec(t *testing.T, addr, sql string) {
 	if _, err := conn.Exec(ctx, sql).ReadAll(); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
-}
-
-// mutedServer accepts connections on loopback and never answers, until the test ends or the
-// client hangs up; it returns its address. A probe of it can only time out.
-func mutedServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	serveConns(t, ln, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
-	return ln.Addr().String()
-}
-
-// shortTimeout bounds the probes of the test cases that are meant to time out: those whose
-// names say "muted" (a mutedServer) or "short timeout".
-const shortTimeout = 300 * time.Millisecond
-
-// probeTimeout is how long the probe of the test case name may take: 5s, or shortTimeout.
-func probeTimeout(name string) time.Duration {
-	if strings.Contains(name, "muted") || strings.Contains(name, "short_timeout") {
-		return shortTimeout
-	}
-	return 5 * time.Second
-}
-
-func probePostgres(t *testing.T, c config.PostgresCheck) Result {
-	t.Helper()
-	p, err := NewPostgres(&c)
-	if err != nil {
-		t.Fatalf("NewPostgres: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout(t.Name()))
-	defer cancel()
-	return p.Probe(ctx)
 }
 
 // TestPostgres probes the real PostgreSQL: SELECT 1 with the connection count, a role logging
@@ -87,16 +48,9 @@ func TestPostgres(t *testing.T) {
 	postgresExec(t, addr, fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s'", user, secret))
 	postgresExec(t, addr, fmt.Sprintf("CREATE ROLE %s NOLOGIN PASSWORD '%s'", nologin, secret))
 	t.Cleanup(func() { postgresExec(t, addr, fmt.Sprintf("DROP ROLE %s; DROP ROLE %s", user, nologin)) })
-	dir := t.TempDir()
-	good := filepath.Join(dir, "good")
-	if err := os.WriteFile(good, []byte(secret+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	good := writeSecret(t, secret)
 	leaked := fmt.Sprintf("centralhub_leaked_%d", suffix)
-	leakedFile := filepath.Join(dir, "leaked")
-	if err := os.WriteFile(leakedFile, []byte(leaked), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	leakedFile := writeSecret(t, leaked)
 	url := func(user, db, params string) string {
 		return fmt.Sprintf("postgres://%s@%s/%s?%s", user, addr, db, params)
 	}
@@ -136,16 +90,10 @@ func TestPostgres(t *testing.T) {
 		{"nobody listening", config.PostgresCheck{URL: "postgres://postgres@" + closedAddr(t) + "/test?" + plain}, status.Critical, "connection refused"},
 		{"not postgres", config.PostgresCheck{URL: "postgres://postgres@" + bannerServer(t, "SSH-2.0-OpenSSH_9.2\r\n") + "/test?" + plain},
 			status.Critical, "failed to receive message"},
-		{"muted server", config.PostgresCheck{URL: "postgres://postgres@" + mutedServer(t) + "/test?" + plain}, status.Critical, "timed out"},
+		{"muted server", config.PostgresCheck{URL: "postgres://postgres@" + silentServer(t) + "/test?" + plain}, status.Critical, "timed out"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := probePostgres(t, tc.cfg)
-			if r.Status != tc.want || !strings.Contains(r.Output, tc.out) {
-				t.Fatalf("%s %q, want %s with %q", r.Status, r.Output, tc.want, tc.out)
-			}
-			if strings.Contains(r.Output, secret) || strings.Contains(r.Output, leaked) {
-				t.Fatalf("the password in the output: %q", r.Output)
-			}
+			expectProbe(t, mustProber(t, NewPostgres, tc.cfg), tc.want, []string{tc.out}, secret, leaked)
 		})
 	}
 }

@@ -1,16 +1,11 @@
 package check
 
 import (
-	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,22 +17,16 @@ import (
 // ones do) on a free loopback port with a configuration of the test's own, and returns its HTTP
 // base URL; the server is killed when the test ends. Without the binary the test skips, saying
 // so, and fails under CI=true.
-func clickHouseURL(t *testing.T) string {
+func clickHouseURL(t testing.TB) string {
 	t.Helper()
-	bin, err := exec.LookPath("clickhouse-server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("no clickhouse-server binary (%v), and CI must run the clickhouse preset test: .ci/run installs Debian's clickhouse-server", err)
-		}
-		t.Skipf("no clickhouse-server binary (%v): install Debian's clickhouse-server to test the clickhouse preset", err)
-	}
+	bin := need(t, "clickhouse-server", "Debian package clickhouse-server")
 	dir := t.TempDir()
-	httpPort, tcpPort := freePort(t), freePort(t)
+	httpAddr, tcpAddr := closedAddr(t), closedAddr(t)
 	cfg := fmt.Sprintf(`<?xml version="1.0"?>
 <yandex>
-  <logger><level>warning</level><log>%[1]s/server.log</log><errorlog>%[1]s/error.log</errorlog><size>10M</size><count>1</count></logger>
-  <http_port>%[2]d</http_port>
-  <tcp_port>%[3]d</tcp_port>
+  <logger><level>warning</level><console>1</console><log>%[1]s/server.log</log><errorlog>%[1]s/error.log</errorlog><size>10M</size><count>1</count></logger>
+  <http_port>%[2]s</http_port>
+  <tcp_port>%[3]s</tcp_port>
   <listen_host>127.0.0.1</listen_host>
   <path>%[1]s/data/</path>
   <tmp_path>%[1]s/tmp/</tmp_path>
@@ -48,7 +37,7 @@ func clickHouseURL(t *testing.T) string {
   <default_database>default</default_database>
   <mark_cache_size>5368709</mark_cache_size>
 </yandex>
-`, dir, httpPort, tcpPort)
+`, dir, portOf(t, httpAddr), portOf(t, tcpAddr))
 	users := `<?xml version="1.0"?>
 <yandex>
   <profiles><default></default></profiles>
@@ -61,47 +50,22 @@ func clickHouseURL(t *testing.T) string {
 			t.Fatal(err)
 		}
 	}
-	cmd := exec.Command(bin, "--config-file="+filepath.Join(dir, "config.xml"))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start clickhouse-server: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		_ = cmd.Wait()
-	})
-	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(base + "/ping")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return base
-			}
+	base := "http://" + httpAddr
+	client := &http.Client{Timeout: time.Second}
+	startServerUntil(t, "answer GET "+base+"/ping with 200", func() bool {
+		resp, err := client.Get(base + "/ping")
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Fatalf("clickhouse-server did not answer /ping within 30 s: %v\n%s", err, log)
-		}
-		time.Sleep(50 * time.Millisecond) // polling the port, not waiting for state
-	}
-}
-
-// freePort is a loopback TCP port free at the time of the call.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, bin, "--config-file="+filepath.Join(dir, "config.xml"))
+	return base
 }
 
 // productServer answers one path as a product documents its readiness: code and body there,
 // 404 elsewhere.
-func productServer(t *testing.T, path string, code int, body string) string {
+func productServer(t testing.TB, path string, code int, body string) string {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != path || r.Method != http.MethodGet {
@@ -141,12 +105,7 @@ func TestPresets(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			r := p.Probe(ctx)
-			if r.Status != tc.want || !strings.Contains(r.Output, tc.out) {
-				t.Fatalf("%s %q, want %s with %q", r.Status, r.Output, tc.want, tc.out)
-			}
+			expectProbe(t, p, tc.want, []string{tc.out})
 		})
 	}
 	if _, err := NewPreset("cassandra", &config.PresetCheck{URL: ch}, "test"); err == nil {

@@ -6,15 +6,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/centralhub/centralhub/agent/internal/config"
+	"github.com/centralhub/centralhub/agent/internal/procgroup/procgrouptest"
 	"github.com/centralhub/centralhub/pkg/protocol"
 	"github.com/centralhub/centralhub/pkg/status"
 )
@@ -106,7 +103,7 @@ func TestHTTPTimeoutIsCritical(t *testing.T) {
 }
 
 // closedAddr returns a loopback address on which nothing listens.
-func closedAddr(t *testing.T) string {
+func closedAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -115,6 +112,67 @@ func closedAddr(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
+}
+
+// shortTimeout bounds the probes of the test cases that are meant to time out: those whose
+// names say "muted" (a silentServer) or "short timeout".
+const shortTimeout = 300 * time.Millisecond
+
+// probeTimeout is how long the probe of the test case name may take: 5s, or shortTimeout.
+func probeTimeout(name string) time.Duration {
+	if strings.Contains(name, "muted") || strings.Contains(name, "short_timeout") {
+		return shortTimeout
+	}
+	return 5 * time.Second
+}
+
+// mustProber builds the prober of a check's configuration c with build (NewMQTT, NewKafka, ...),
+// failing the test if it refuses c.
+func mustProber[C any, P Prober](t testing.TB, build func(*C) (P, error), c C) P {
+	t.Helper()
+	p, err := build(&c)
+	if err != nil {
+		t.Fatalf("new prober of %+v: %v", c, err)
+	}
+	return p
+}
+
+// expectProbe probes p once, for at most probeTimeout of the test's name, and checks its result
+// as expectResult does.
+func expectProbe(t testing.TB, p Prober, want status.Check, out []string, secrets ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout(t.Name()))
+	defer cancel()
+	expectResult(t, p.Probe(ctx), want, out, secrets...)
+}
+
+// expectResult fails the test unless r has status want and an output that contains every
+// string of out and none of secrets (the passwords the test handed the probe).
+func expectResult(t testing.TB, r Result, want status.Check, out []string, secrets ...string) {
+	t.Helper()
+	if r.Status != want {
+		t.Fatalf("status %s, want %s: %q", r.Status, want, r.Output)
+	}
+	for _, s := range out {
+		if !strings.Contains(r.Output, s) {
+			t.Fatalf("output %q lacks %q", r.Output, s)
+		}
+	}
+	for _, s := range secrets {
+		if strings.Contains(r.Output, s) {
+			t.Fatalf("a password in the output: %q", r.Output)
+		}
+	}
+}
+
+// probeCancelled probes with a context that is cancelled (it has no deadline) shortly after
+// the probe starts, as the runner's is when the agent stops.
+func probeCancelled(p Prober) Result {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stop := time.AfterFunc(100*time.Millisecond, cancel)
+	defer stop.Stop()
+	return p.Probe(ctx)
 }
 
 func TestTCP(t *testing.T) {
@@ -201,36 +259,13 @@ func TestExecOutputIsTruncated(t *testing.T) {
 }
 
 func TestExecTimeoutKillsProcessGroup(t *testing.T) {
-	pidFile := filepath.Join(t.TempDir(), "child.pid")
-	script := fmt.Sprintf("echo started; sleep 100 & echo $! > %s; wait", pidFile)
+	hanger := procgrouptest.NewHanger(t)
 	r, _ := startRunner(t, []config.Check{{Name: "hang", Interval: 10 * time.Second, Timeout: 500 * time.Millisecond,
-		Exec: &config.ExecCheck{Command: []string{"/bin/sh", "-c", script}}}}, nil)
+		Exec: &config.ExecCheck{Command: hanger.Argv()}}}, nil)
 	waitFor(t, "hanging check to time out", func() bool { return result(r, "hang").Status != status.Unknown })
 	got := result(r, "hang")
 	if got.Status != status.Critical || !strings.HasPrefix(got.Output, "timed out after 500ms") || !strings.Contains(got.Output, "started") {
 		t.Fatalf("result = %s %q, want critical \"timed out after 500ms\" with the partial output", got.Status, got.Output)
 	}
-	raw, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatalf("the script did not record its child: %v", err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, fmt.Sprintf("child sleep (pid %d) to die", pid), func() bool { return !alive(pid) })
-}
-
-// alive reports whether pid is a running (not zombie) process.
-func alive(pid int) bool {
-	if err := syscall.Kill(pid, 0); err == syscall.ESRCH {
-		return false
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the parenthesised command name: "pid (comm) S ...".
-	i := strings.LastIndexByte(string(stat), ')')
-	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
+	hanger.WaitChildGone(t)
 }

@@ -1,31 +1,23 @@
 package check
 
 import (
-	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"io"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
 
-// serverStartTimeout bounds how long a server process the tests start may take to listen (a
+// serverStartTimeout bounds how long a server process the tests start may take to be ready (a
 // JVM on a busy machine is slow).
 const serverStartTimeout = 90 * time.Second
 
 // missing skips the test because something it needs is not on this machine, saying what; under
-// CI=true it fails instead, since .ci/run installs everything the probe tests use.
-func missing(t *testing.T, format string, args ...any) {
+// CI=true it fails instead, since .ci/run installs and starts everything the probe tests use.
+func missing(t testing.TB, format string, args ...any) {
 	t.Helper()
 	if os.Getenv("CI") == "true" {
 		t.Fatalf("CI must run the probe tests, but: "+format, args...)
@@ -33,27 +25,37 @@ func missing(t *testing.T, format string, args ...any) {
 	t.Skipf(format, args...)
 }
 
-// needFile returns path when it exists, and otherwise skips (or fails under CI) naming what
-// provides it.
-func needFile(t *testing.T, path, from string) string {
+// need returns the program or file what when this machine has it: a name without a slash is
+// looked up on PATH (and its path returned), a path must exist. Otherwise the test is missing
+// it, naming from, what provides it.
+func need(t testing.TB, what, from string) string {
 	t.Helper()
-	if _, err := os.Stat(path); err != nil {
-		missing(t, "%s is not here (%s): install it to run this probe test", path, from)
+	if !strings.Contains(what, "/") {
+		path, err := exec.LookPath(what)
+		if err != nil {
+			missing(t, "no %s on PATH (%v): install %s to run this probe test", what, err, from)
+		}
+		return path
 	}
-	return path
+	if _, err := os.Stat(what); err != nil {
+		missing(t, "%s is not here (%s): install it to run this probe test", what, from)
+	}
+	return what
 }
 
-// serverProcess is a server program a test started.
-type serverProcess struct {
-	cmd  *exec.Cmd
-	log  string        // the file its stdout and stderr go to
-	done chan struct{} // closed once it has exited and been waited for
+// startServer runs a server program until the test ends and waits until addr accepts
+// connections, as startServerUntil does.
+func startServer(t testing.TB, addr string, program string, args ...string) {
+	t.Helper()
+	startServerUntil(t, "listen on "+addr, func() bool { return dialable(addr) }, program, args...)
 }
 
-// startServer runs a server program and waits, up to serverStartTimeout, until addr accepts
-// connections; when the test ends the process is killed and waited for. Its output goes to a
-// file whose tail is shown when it fails to start.
-func startServer(t *testing.T, addr string, program string, args ...string) *serverProcess {
+// startServerUntil runs a server program in a process group of its own and polls ready, up to
+// serverStartTimeout, until it holds; it fails the test at once if the program exits first.
+// ready says what it waits for ("listen on 127.0.0.1:4222"). The program's output goes to a
+// file whose tail is shown when it fails to start. When the test ends the process group is
+// killed and the program waited for.
+func startServerUntil(t testing.TB, ready string, isReady func() bool, program string, args ...string) {
 	t.Helper()
 	logPath := filepath.Join(t.TempDir(), filepath.Base(program)+".log")
 	logFile, err := os.Create(logPath)
@@ -63,36 +65,37 @@ func startServer(t *testing.T, addr string, program string, args ...string) *ser
 	defer logFile.Close()
 	cmd := exec.Command(program, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", program, err)
 	}
-	p := &serverProcess{cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(p.done) }()
+	done := make(chan struct{}) // closed once it has exited and been waited for
+	go func() { _ = cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-p.done
+		// A negative pid signals the whole process group: the server and whatever it started.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
 	})
 	deadline := time.Now().Add(serverStartTimeout)
 	for {
 		select {
-		case <-p.done:
-			t.Fatalf("%s exited before listening on %s (%v):\n%s", program, addr, cmd.ProcessState, p.tail())
+		case <-done:
+			t.Fatalf("%s exited before it would %s (%v):\n%s", program, ready, cmd.ProcessState, logTail(logPath))
 		default:
 		}
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return p
+		if isReady() {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s did not listen on %s within %v:\n%s", program, addr, serverStartTimeout, p.tail())
+			t.Fatalf("%s did not %s within %v:\n%s", program, ready, serverStartTimeout, logTail(logPath))
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // polling the server, not waiting for state
 	}
 }
 
-// tail is the end of the process's output.
-func (p *serverProcess) tail() string {
-	b, _ := os.ReadFile(p.log)
+// logTail is the end of the log file at path.
+func logTail(path string) string {
+	b, _ := os.ReadFile(path)
 	s := strings.TrimSpace(string(b))
 	if len(s) > 2000 {
 		s = "..." + s[len(s)-2000:]
@@ -101,7 +104,7 @@ func (p *serverProcess) tail() string {
 }
 
 // portOf is the port of a host:port address.
-func portOf(t *testing.T, addr string) string {
+func portOf(t testing.TB, addr string) string {
 	t.Helper()
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -112,74 +115,11 @@ func portOf(t *testing.T, addr string) string {
 
 // writeSecret writes a password file (with the trailing newline such files often have) and
 // returns its path.
-func writeSecret(t *testing.T, secret string) string {
+func writeSecret(t testing.TB, secret string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "secret")
 	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
-}
-
-// serverFiles issues a server certificate from ca for localhost and 127.0.0.1, valid for a
-// year, and writes it and its key as PEM files, for servers that read them.
-func (ca *testCA) serverFiles(t *testing.T) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "broker.test"},
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(365 * 24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
-}
-
-// silentServer accepts connections on loopback and never writes to them; each is held until
-// the client closes it. It returns its address.
-func silentServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	serveConns(t, ln, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
-	return ln.Addr().String()
-}
-
-// probeCancelled probes with a context that is cancelled (it has no deadline) shortly after
-// the probe starts, as the runner's is when the agent stops.
-func probeCancelled(p Prober) Result {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stop := time.AfterFunc(100*time.Millisecond, cancel)
-	defer stop.Stop()
-	return p.Probe(ctx)
-}
-
-// dialable reports whether addr accepts a TCP connection.
-func dialable(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
 }

@@ -2,16 +2,11 @@ package check
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,35 +16,32 @@ import (
 
 // redisAddr is the Redis server of the tests: CENTRALHUB_TEST_REDIS_ADDR or the machine's
 // 127.0.0.1:6379.
-func redisAddr(t *testing.T) string {
+func redisAddr(t testing.TB) string {
 	return serverAddr(t, "Redis", "CENTRALHUB_TEST_REDIS_ADDR", "127.0.0.1:6379")
 }
 
-// redisCommand runs one command on addr as the default user.
-func redisCommand(t *testing.T, addr string, args ...string) string {
+// redisConn connects to addr, as the default user, for a command or two within 5 s; the
+// caller closes its connection (w).
+func redisConn(t testing.TB, addr string) *resp {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	out, err := (&resp{w: conn, r: bufio.NewReader(conn)}).do(args...)
+	return &resp{w: conn, r: bufio.NewReader(conn)}
+}
+
+// redisCommand runs one command on addr as the default user.
+func redisCommand(t testing.TB, addr string, args ...string) string {
+	t.Helper()
+	c := redisConn(t, addr)
+	defer c.w.Close()
+	out, err := c.do(args...)
 	if err != nil {
 		t.Fatalf("redis %s: %v", strings.Join(args[:min(2, len(args))], " "), err)
 	}
 	return out
-}
-
-func probeRedis(t *testing.T, c config.RedisCheck) Result {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	r, err := NewRedis(&c)
-	if err != nil {
-		t.Fatalf("NewRedis: %v", err)
-	}
-	return r.Probe(ctx)
 }
 
 // TestRedis probes the real Redis: PING, the role, an ACL user authenticating with a password
@@ -61,15 +53,7 @@ func TestRedis(t *testing.T) {
 	const secret = "s3cret-Probe-pass"
 	redisCommand(t, addr, "ACL", "SETUSER", user, "on", ">"+secret, "+ping", "+info")
 	t.Cleanup(func() { redisCommand(t, addr, "ACL", "DELUSER", user) })
-	dir := t.TempDir()
-	good := filepath.Join(dir, "good")
-	bad := filepath.Join(dir, "bad")
-	if err := os.WriteFile(good, []byte(secret+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bad, []byte("not-the-password"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	good, bad := writeSecret(t, secret), writeSecret(t, "not-the-password")
 	role := infoField(redisCommand(t, addr, "INFO", "replication"), "role")
 	other := "replica"
 	if role == "slave" {
@@ -92,60 +76,22 @@ func TestRedis(t *testing.T) {
 		{"not redis", config.RedisCheck{Address: bannerServer(t, "SSH-2.0-OpenSSH_9.2\r\n")}, status.Critical, "PING: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := probeRedis(t, tc.cfg)
-			if r.Status != tc.want || !strings.Contains(r.Output, tc.out) {
-				t.Fatalf("%s %q, want %s with %q", r.Status, r.Output, tc.want, tc.out)
-			}
-			if strings.Contains(r.Output, secret) || strings.Contains(r.Output, "not-the-password") {
-				t.Fatalf("a password in the output: %q", r.Output)
-			}
+			expectProbe(t, mustProber(t, NewRedis, tc.cfg), tc.want, []string{tc.out}, secret, "not-the-password")
 		})
 	}
 }
 
 // redisTLSServer starts the machine's redis-server binary on a free loopback port serving TLS
 // only, with a certificate from ca, and returns its address; it is killed when the test ends.
-func redisTLSServer(t *testing.T, ca *testCA) string {
+func redisTLSServer(t testing.TB, ca *testCA) string {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("no redis-server binary (%v), and CI must run the redis TLS test", err)
-		}
-		t.Skipf("no redis-server binary (%v): install Debian's redis-server to test the redis probe over TLS", err)
-	}
-	cert, key := ca.issue(t)
-	port := freePort(t)
-	cmd := exec.Command(bin, "--port", "0", "--tls-port", strconv.Itoa(port), "--bind", "127.0.0.1",
+	bin := need(t, "redis-server", "Debian package redis-server")
+	cert, key := ca.serverFiles(t)
+	addr := closedAddr(t)
+	startServer(t, addr, bin, "--port", "0", "--tls-port", portOf(t, addr), "--bind", "127.0.0.1",
 		"--tls-cert-file", cert, "--tls-key-file", key, "--tls-ca-cert-file", ca.file, "--tls-auth-clients", "no",
 		"--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var log strings.Builder
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start redis-server: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); <-done })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return addr
-		}
-		select {
-		case <-done:
-			t.Fatalf("redis-server with TLS exited: %s", log.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server with TLS did not listen within 10 s: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond) // polling the port, not waiting for state
-	}
+	return addr
 }
 
 // TestRedisTLSAndMemory: the probe over TLS against a redis-server the test starts (verified
@@ -179,10 +125,7 @@ func TestRedisTLSAndMemory(t *testing.T) {
 		{"memory over", config.RedisCheck{Address: addr, MaxMemoryPercent: share / 4}, status.Warning, "% of maxmemory, above max_memory_percent"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := probeRedis(t, tc.cfg)
-			if r.Status != tc.want || !strings.Contains(r.Output, tc.out) {
-				t.Fatalf("%s %q, want %s with %q", r.Status, r.Output, tc.want, tc.out)
-			}
+			expectProbe(t, mustProber(t, NewRedis, tc.cfg), tc.want, []string{tc.out})
 		})
 	}
 	if _, err := NewRedis(&config.RedisCheck{Address: tlsAddr, TLS: &config.ClientTLS{CAFile: "/no/such/ca.pem"}}); err == nil ||
@@ -193,21 +136,16 @@ func TestRedisTLSAndMemory(t *testing.T) {
 
 // redisArray runs a command whose reply is an array of bulk strings and returns them joined
 // by spaces.
-func redisArray(t *testing.T, addr string, args ...string) string {
+func redisArray(t testing.TB, addr string, args ...string) string {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	c := &resp{w: conn, r: bufio.NewReader(conn)}
+	c := redisConn(t, addr)
+	defer c.w.Close()
 	var b strings.Builder
 	fmt.Fprintf(&b, "*%d\r\n", len(args))
 	for _, a := range args {
 		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
 	}
-	if _, err := conn.Write([]byte(b.String())); err != nil {
+	if _, err := c.w.Write([]byte(b.String())); err != nil {
 		t.Fatal(err)
 	}
 	head, err := c.r.ReadString('\n')

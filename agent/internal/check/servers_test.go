@@ -1,6 +1,7 @@
 package check
 
 import (
+	"io"
 	"net"
 	"os"
 	"testing"
@@ -8,9 +9,8 @@ import (
 )
 
 // serverAddr is the address of a real server a probe test needs: the environment variable env,
-// or def (the machine's own server). The test skips when nothing answers there, saying what is
-// missing, and fails instead under CI=true, since .ci/run starts every server these tests use.
-func serverAddr(t *testing.T, name, env, def string) string {
+// or def (the machine's own server). The test is missing it when nothing answers there.
+func serverAddr(t testing.TB, name, env, def string) string {
 	t.Helper()
 	addr := os.Getenv(env)
 	if addr == "" {
@@ -18,18 +18,25 @@ func serverAddr(t *testing.T, name, env, def string) string {
 	}
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("no %s at %s (%v), and CI must run the probe tests: .ci/run starts it", name, addr, err)
-		}
-		t.Skipf("no %s at %s (%v): start one, or name one in %s, to run this probe test", name, addr, err, env)
+		missing(t, "no %s at %s (%v): start one, or name one in %s, to run this probe test", name, addr, err, env)
 	}
 	c.Close()
 	return addr
 }
 
+// dialable reports whether addr accepts a TCP connection.
+func dialable(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
 // serveConns hands every connection ln accepts to handle, in its own goroutine, and closes it
 // after; ln closes when the test ends.
-func serveConns(t *testing.T, ln net.Listener, handle func(net.Conn)) {
+func serveConns(t testing.TB, ln net.Listener, handle func(net.Conn)) {
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -42,14 +49,29 @@ func serveConns(t *testing.T, ln net.Listener, handle func(net.Conn)) {
 	}()
 }
 
-// bannerServer accepts connections on loopback, writes banner to each and closes it, until the
-// test ends; it returns its address.
-func bannerServer(t *testing.T, banner string) string {
+// listenLoopback listens on a free loopback port until the test ends and hands each
+// connection to handle; it returns the address.
+func listenLoopback(t testing.TB, handle func(net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	serveConns(t, ln, func(c net.Conn) { _, _ = c.Write([]byte(banner)) })
+	serveConns(t, ln, handle)
 	return ln.Addr().String()
+}
+
+// bannerServer accepts connections on loopback, writes banner to each and closes it, until the
+// test ends; it returns its address.
+func bannerServer(t testing.TB, banner string) string {
+	t.Helper()
+	return listenLoopback(t, func(c net.Conn) { _, _ = c.Write([]byte(banner)) })
+}
+
+// silentServer accepts connections on loopback, until the test ends, and never writes to them;
+// each is held until the client closes it. It returns its address. A probe of it can only time
+// out.
+func silentServer(t testing.TB) string {
+	t.Helper()
+	return listenLoopback(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
 }

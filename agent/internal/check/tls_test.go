@@ -1,7 +1,6 @@
 package check
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -30,7 +29,7 @@ type testCA struct {
 	file string // its certificate, PEM, for ca_file
 }
 
-func newTestCA(t *testing.T) *testCA {
+func newTestCA(t testing.TB) *testCA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -50,30 +49,38 @@ func newTestCA(t *testing.T) *testCA {
 	return &testCA{cert: cert, key: key, file: file}
 }
 
-// issue makes a server certificate for localhost and 127.0.0.1, issued by ca and valid for a
-// year, and writes it and its key as PEM files for a server the test starts; it returns their
-// paths.
-func (ca *testCA) issue(t *testing.T) (certFile, keyFile string) {
+// serverCert issues a certificate from ca for a server on localhost and 127.0.0.1, named
+// orders.test, ECDSA P-256, valid from two years before notAfter until notAfter.
+func (ca *testCA) serverCert(t testing.TB, notAfter time.Time) tls.Certificate {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "localhost"},
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "orders.test"},
 		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(365 * 24 * time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+		NotBefore: notAfter.Add(-2 * 365 * 24 * time.Hour), NotAfter: notAfter,
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// serverFiles issues a server certificate from ca, as serverCert does, valid for a year from
+// now, and writes it and its key as PEM files for a server process the test starts; it returns
+// their paths.
+func (ca *testCA) serverFiles(t testing.TB) (certFile, keyFile string) {
+	t.Helper()
+	cert := ca.serverCert(t, time.Now().Add(365*24*time.Hour))
+	keyDER, err := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	certFile, keyFile = filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
@@ -82,22 +89,11 @@ func (ca *testCA) issue(t *testing.T) (certFile, keyFile string) {
 	return certFile, keyFile
 }
 
-// serve starts a TLS server on loopback whose certificate, for localhost and 127.0.0.1, was
-// issued by ca and runs out at notAfter; it returns the server's address.
-func (ca *testCA) serve(t *testing.T, notAfter time.Time) string {
+// serve starts a TLS server on loopback with a certificate from serverCert that runs out at
+// notAfter; it returns the server's address.
+func (ca *testCA) serve(t testing.TB, notAfter time.Time) string {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "orders.test"},
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore: notAfter.Add(-365 * 24 * time.Hour), NotAfter: notAfter, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}})
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{ca.serverCert(t, notAfter)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,9 +101,9 @@ func (ca *testCA) serve(t *testing.T, notAfter time.Time) string {
 	return ln.Addr().String()
 }
 
-// probeTLS parses an agent config with one tls check (so its defaults are the config's) and
-// probes once.
-func probeTLS(t *testing.T, c config.TLSCheck) Result {
+// tlsProber parses an agent config with one tls check (so its defaults are the config's) and
+// returns its prober.
+func tlsProber(t testing.TB, c config.TLSCheck) Prober {
 	t.Helper()
 	yaml := fmt.Sprintf("service: orders\ninstance: o1\nhub: {url: \"http://127.0.0.1:7000\", token_file: /dev/null}\n"+
 		"checks:\n  - name: cert\n    tls: {address: %q, server_name: %q, ca_file: %q, warn_days: %d, critical_days: %d}\n",
@@ -116,13 +112,7 @@ func probeTLS(t *testing.T, c config.TLSCheck) Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := NewTLS(cfg.Checks[0].TLS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return p.Probe(ctx)
+	return mustProber(t, NewTLS, *cfg.Checks[0].TLS)
 }
 
 // TestTLS: a chain the CA vouches for passes with its days left written out; fewer days than
@@ -160,15 +150,7 @@ func TestTLS(t *testing.T) {
 		{"server gone", config.TLSCheck{Address: closedAddr(t), CAFile: ca.file}, status.Critical, []string{"connection refused"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := probeTLS(t, tc.cfg)
-			if r.Status != tc.want {
-				t.Fatalf("status %s, want %s: %s", r.Status, tc.want, r.Output)
-			}
-			for _, s := range tc.out {
-				if !strings.Contains(r.Output, s) {
-					t.Fatalf("output %q lacks %q", r.Output, s)
-				}
-			}
+			expectProbe(t, tlsProber(t, tc.cfg), tc.want, tc.out)
 		})
 	}
 	if _, err := NewTLS(&config.TLSCheck{Address: "x:1", CAFile: filepath.Join(t.TempDir(), "none.pem")}); err == nil || !strings.Contains(err.Error(), "ca_file") {

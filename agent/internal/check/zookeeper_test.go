@@ -1,14 +1,10 @@
 package check
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/centralhub/centralhub/agent/internal/config"
 	"github.com/centralhub/centralhub/pkg/status"
@@ -22,15 +18,12 @@ const zooKeeperClasspath = "/usr/share/java/zookeeper.jar"
 // a temporary data directory and the given 4lw.commands.whitelist, and returns its address.
 // It skips, naming what is missing, when Java or ZooKeeper is not installed (and fails instead
 // under CI=true).
-func startZooKeeper(t *testing.T, whitelist string) string {
+func startZooKeeper(t testing.TB, whitelist string) string {
 	t.Helper()
-	java, err := exec.LookPath("java")
-	if err != nil {
-		missing(t, "no java on PATH (%v): install Debian package zookeeperd (it brings default-jre) to run the ZooKeeper probe test", err)
-	}
+	java := need(t, "java", "Debian package zookeeperd (it brings default-jre)")
 	classpath := os.Getenv("CENTRALHUB_TEST_ZOOKEEPER_CLASSPATH")
 	if classpath == "" {
-		classpath = needFile(t, zooKeeperClasspath, "Debian package libzookeeper-java, which zookeeperd pulls in; or set CENTRALHUB_TEST_ZOOKEEPER_CLASSPATH")
+		classpath = need(t, zooKeeperClasspath, "Debian package libzookeeper-java, which zookeeperd pulls in; or set CENTRALHUB_TEST_ZOOKEEPER_CLASSPATH")
 	}
 	dir := t.TempDir()
 	addr := closedAddr(t)
@@ -44,13 +37,6 @@ func startZooKeeper(t *testing.T, whitelist string) string {
 	startServer(t, addr, java, "-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
 		"-cp", classpath, "org.apache.zookeeper.server.ZooKeeperServerMain", cfgFile)
 	return addr
-}
-
-func probeZooKeeper(t *testing.T, c config.ZooKeeperCheck) Result {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return NewZooKeeper(&c).Probe(ctx)
 }
 
 // TestZooKeeper starts two ZooKeepers of its own, one allowing ruok and one whose whitelist
@@ -73,16 +59,11 @@ func TestZooKeeper(t *testing.T) {
 		{"nobody listening", closedAddr(t), status.Critical, "connection refused"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := probeZooKeeper(t, config.ZooKeeperCheck{Address: tc.addr})
-			if r.Status != tc.want || !strings.Contains(r.Output, tc.out) {
-				t.Fatalf("%s %q, want %s with %q", r.Status, r.Output, tc.want, tc.out)
-			}
+			expectProbe(t, NewZooKeeper(&config.ZooKeeperCheck{Address: tc.addr}), tc.want, []string{tc.out})
 		})
 	}
 	t.Run("context cancelled", func(t *testing.T) {
 		r := probeCancelled(NewZooKeeper(&config.ZooKeeperCheck{Address: silentServer(t)}))
-		if r.Status != status.Critical || !strings.Contains(r.Output, "ruok: read: ") || !strings.Contains(r.Output, "timeout") {
-			t.Fatalf("%s %q, want critical, timed out reading the answer", r.Status, r.Output)
-		}
+		expectResult(t, r, status.Critical, []string{"ruok: read: ", "timeout"})
 	})
 }

@@ -27,6 +27,7 @@ type ConfigCheck struct {
 	CompareDesired bool          `yaml:"compare_desired"` // compare with the service's desired config on the hub; one check at most
 	Apply          bool          `yaml:"apply"`           // write the desired config into the file when it drifted (needs compare_desired)
 	ReloadCommand  []string      `yaml:"reload_command"`  // argv run after an apply, no shell; needs apply
+	FollowSymlinks bool          `yaml:"follow_symlinks"` // apply may replace the target of a symbolic link at path (default: refuse); needs apply
 	ReloadTimeout  time.Duration `yaml:"reload_timeout"`  // default DefaultReloadTimeout
 	Interval       time.Duration `yaml:"interval"`        // default DefaultConfigCheckInterval
 }
@@ -102,6 +103,9 @@ func (cc *ConfigCheck) validate(at string) error {
 	}
 	if cc.Apply && !cc.CompareDesired {
 		return &FieldError{at + ".apply", "needs compare_desired: true (apply writes the desired config)"}
+	}
+	if cc.FollowSymlinks && !cc.Apply {
+		return &FieldError{at + ".follow_symlinks", "needs apply: true (it governs how apply writes)"}
 	}
 	if len(cc.ReloadCommand) > 0 {
 		if !cc.Apply {

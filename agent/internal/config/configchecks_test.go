@@ -25,7 +25,7 @@ config_checks:
 			check: func(t *testing.T, cc []ConfigCheck) {
 				c := cc[0]
 				if c.Format != "yaml" || c.Interval != 30*time.Second || c.ReloadTimeout != 30*time.Second ||
-					!c.CompareDesired || c.Apply || c.Secret || len(c.RequiredKeys) != 2 {
+					!c.CompareDesired || c.Apply || c.Secret || c.FollowSymlinks || len(c.RequiredKeys) != 2 {
 					t.Errorf("parsed %+v", c)
 				}
 			},
@@ -40,6 +40,7 @@ config_checks:
     compare_desired: true
     apply: true
     reload_command: [/bin/systemctl, reload, orders]
+    follow_symlinks: true
     reload_timeout: 5s
     interval: 10s
   - path: /srv/orders/.env.production
@@ -49,7 +50,7 @@ config_checks:
 `,
 			check: func(t *testing.T, cc []ConfigCheck) {
 				c := cc[0]
-				if c.Format != "toml" || !c.Secret || !c.Apply || len(c.ReloadCommand) != 3 ||
+				if c.Format != "toml" || !c.Secret || !c.Apply || len(c.ReloadCommand) != 3 || !c.FollowSymlinks ||
 					c.ReloadTimeout != 5*time.Second || c.Interval != 10*time.Second {
 					t.Errorf("parsed %+v", c)
 				}
@@ -80,6 +81,8 @@ config_checks:
 			wantErr: "config_checks[0].apply: needs compare_desired: true (apply writes the desired config)"},
 		{name: "reload needs apply", yaml: "config_checks:\n  - {path: /a.yaml, compare_desired: true, reload_command: [/bin/true]}\n",
 			wantErr: "config_checks[0].reload_command: needs apply: true (it runs after an apply)"},
+		{name: "follow_symlinks needs apply", yaml: "config_checks:\n  - {path: /a.yaml, compare_desired: true, follow_symlinks: true}\n",
+			wantErr: "config_checks[0].follow_symlinks: needs apply: true (it governs how apply writes)"},
 		{name: "reload needs a program", yaml: "config_checks:\n  - {path: /a.yaml, compare_desired: true, apply: true, reload_command: ['']}\n",
 			wantErr: `config_checks[0].reload_command: needs the program and its arguments, such as ["/usr/bin/systemctl", "reload", "orders"]`},
 		{name: "one compare_desired", yaml: "config_checks:\n  - {path: /a.yaml, compare_desired: true}\n  - {path: /b.yaml, compare_desired: true}\n",

@@ -28,10 +28,13 @@ func TestShippedExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Service != "orders" || len(cfg.Checks) != 6 || cfg.Gossip == nil || len(cfg.Gossip.Join) == 0 {
+	if cfg.Service != "orders" || len(cfg.Checks) != 8 || len(cfg.ConfigChecks) != 1 || cfg.Gossip == nil || len(cfg.Gossip.Join) == 0 {
 		t.Fatalf("parsed %+v", cfg)
 	}
 	if tls := cfg.Checks[4].TLS; tls == nil || tls.ServerName != "api.example.com" || tls.WarnDays != 14 || tls.CriticalDays != 3 {
+		t.Fatalf("parsed %+v", cfg)
+	}
+	if n := cfg.Checks[6].NATS; n == nil || !n.JetStream || cfg.Checks[7].Disk == nil || !cfg.ConfigChecks[0].CompareDesired {
 		t.Fatalf("parsed %+v", cfg)
 	}
 }

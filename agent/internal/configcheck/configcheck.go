@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -45,6 +46,11 @@ type Checker struct {
 	files   []*file
 	changed chan struct{} // one pending signal at most: changes coalesce
 
+	// What apply renders and changes owners with: configdoc.Render and (*os.File).Chown,
+	// replaced by tests to make them fail.
+	render func(format string, obj map[string]any) ([]byte, error)
+	chown  func(f *os.File, uid, gid int) error
+
 	mu    sync.Mutex // guards state and every file's result
 	state protocol.ConfigState
 }
@@ -76,7 +82,10 @@ func New(checks []config.ConfigCheck, opts Options) (*Checker, error) {
 	if opts.Logger == nil {
 		return nil, errors.New("new config checker: a logger is required")
 	}
-	c := &Checker{service: opts.Service, hub: opts.Hub, log: opts.Logger, changed: make(chan struct{}, 1)}
+	c := &Checker{
+		service: opts.Service, hub: opts.Hub, log: opts.Logger, changed: make(chan struct{}, 1),
+		render: configdoc.Render, chown: (*os.File).Chown,
+	}
 	for i := range checks {
 		cc := checks[i]
 		cc.RequiredKeys = slices.Clone(cc.RequiredKeys)
@@ -147,12 +156,9 @@ func (c *Checker) check(ctx context.Context, f *file) {
 		if d := f.desired; d != nil && ctx.Err() == nil {
 			res.version = strconv.FormatInt(d.Version, 10)
 			if f.cfg.Apply {
-				var applyProblem *protocol.ConfigProblem
-				loc, applyProblem = c.apply(ctx, f, loc)
-				res.problems = loc.problems
-				if applyProblem != nil {
-					res.problems = append(res.problems, *applyProblem)
-				}
+				var applyProblems []protocol.ConfigProblem
+				loc, applyProblems = c.apply(ctx, f, loc)
+				res.problems = append(loc.problems, applyProblems...)
 			}
 			if loc.flat != nil {
 				res.drift = driftProblems(f.cfg.Path, loc.flat, f.desiredFlat, d.Version)
@@ -186,7 +192,8 @@ func driftProblems(path string, have, want configdoc.Flat, version int64) []prot
 
 // refreshDesired fetches the desired config when the hub has a newer one than f holds. A
 // failed fetch keeps the last one known (and is logged when its error changes): the file is
-// still compared with what the hub last said.
+// still compared with what the hub last said. A desired config whose checksum from the hub is
+// not the agent's own is a failed fetch: it was not received as the hub holds it.
 func (c *Checker) refreshDesired(ctx context.Context, f *file) {
 	var known int64
 	if f.desired != nil {
@@ -203,8 +210,8 @@ func (c *Checker) refreshDesired(ctx context.Context, f *file) {
 		}
 		sum := flat.Checksum()
 		if dc.Checksum != "" && dc.Checksum != sum {
-			log.Warn("the hub's checksum of the desired config differs from the agent's; comparing by the agent's",
-				"version", dc.Version, "hub_checksum", dc.Checksum, "checksum", sum)
+			c.fetchFailed(f, log, fmt.Errorf("desired version %d: the hub's checksum %s differs from the agent's %s", dc.Version, dc.Checksum, sum))
+			return
 		}
 		if known != dc.Version {
 			log.Info("desired config fetched", "version", dc.Version, "keys", len(flat), "updated_by", dc.UpdatedBy)

@@ -3,14 +3,19 @@ package configcheck
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -431,14 +436,24 @@ func TestApplyReloadFails(t *testing.T) {
 	okFile := filepath.Join(dir, "reload-ok")
 	cc := checkOf(t, path)
 	cc.CompareDesired, cc.Apply = true, true
-	cc.ReloadCommand = []string{"/bin/sh", "-c", `test -e "$0" && exit 0; echo "orders: cannot reload: port 2 is taken" >&2; echo more; exit 1`, okFile}
-	c := newChecker(t, hub, nil, cc)
+	// A reload script may print config lines, secrets included: its output is logged on the
+	// agent, never put into the problem, which viewers, alerts and webhooks see.
+	cc.ReloadCommand = []string{"/bin/sh", "-c", `test -e "$0" && exit 0; echo "orders: cannot reload: db.password=hunter2 rejected" >&2; echo more; exit 1`, okFile}
+	var logs logBuffer
+	c := newChecker(t, hub, logs.logger(), cc)
 	hub.SetDesiredConfig(t, "orders", 3, `{"port": 2}`)
-	failed := protocol.ConfigProblem{File: path, Reason: "apply version 3: reload command exited 1: orders: cannot reload: port 2 is taken"}
+	failed := protocol.ConfigProblem{File: path, Reason: "apply version 3: reload command exited 1"}
 
-	wantState(t, pass(c), protocol.ConfigInvalid, "3", failed)
+	st := pass(c)
+	wantState(t, st, protocol.ConfigInvalid, "3", failed)
 	if f, _ := configdoc.Parse("yaml", must(os.ReadFile(path))); f["port"] != "2" {
 		t.Fatalf("file not written before the reload: %q", f)
+	}
+	if report := must(json.Marshal(protocol.Report{Config: st})); bytes.Contains(report, []byte("hunter2")) {
+		t.Errorf("the report shows the reload command's output: %s", report)
+	}
+	if !strings.Contains(logs.String(), `"level":"WARN","msg":"reload command failed","file":"`+path+`","version":3,"command":"/bin/sh","err":"reload command exited 1","output":"orders: cannot reload: db.password=hunter2 rejected\nmore\n"}`) {
+		t.Errorf("the agent's log lacks the reload command's output at warn:\n%s", logs.String())
 	}
 	// The file is as written but the service did not take it: the reload is retried and the
 	// failure stays.
@@ -448,7 +463,7 @@ func TestApplyReloadFails(t *testing.T) {
 	wantState(t, pass(c), protocol.ConfigInSync, "3")
 }
 
-func must(b []byte, err error) []byte {
+func must[T any](b T, err error) T {
 	if err != nil {
 		panic(err)
 	}
@@ -465,7 +480,7 @@ func TestApplyFailures(t *testing.T) {
 		{
 			name: "reload times out", file: "a.yaml", desired: `{"port": 2}`,
 			reload: []string{"/bin/sh", "-c", "echo starting; sleep 30"}, timeout: 100 * time.Millisecond,
-			want: "apply version 3: reload command timed out after 100ms: starting",
+			want: "apply version 3: reload command timed out after 100ms",
 		},
 		{
 			name: "reload cannot start", file: "a.yaml", desired: `{"port": 2}`,
@@ -583,5 +598,358 @@ func TestNewValidates(t *testing.T) {
 	}
 	if _, err := New(nil, Options{}); err == nil {
 		t.Error("New accepted no logger")
+	}
+}
+
+// snapshot describes every entry of dir: a link by its target, a file by its mode, inode and
+// content, so that a test can tell that nothing in dir was written, created or removed.
+func snapshot(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[string]string, len(entries))
+	for _, e := range entries {
+		path := filepath.Join(dir, e.Name())
+		fi, err := os.Lstat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case fi.Mode()&os.ModeSymlink != 0:
+			out[e.Name()] = "link to " + must(os.Readlink(path))
+		case fi.Mode().IsRegular():
+			// The inode changes when a file is replaced; the content is hashed when readable.
+			desc := fmt.Sprintf("%v inode %d", fi.Mode(), fi.Sys().(*syscall.Stat_t).Ino)
+			if data, err := os.ReadFile(path); err == nil {
+				desc += fmt.Sprintf(" sha256 %x", sha256.Sum256(data))
+			}
+			out[e.Name()] = desc
+		default:
+			out[e.Name()] = fi.Mode().String()
+		}
+	}
+	return out
+}
+
+// TestApplyRefused: cases where apply must write nothing and run no reload command, and
+// report why (or, for a file it could not read, only the file's own problem).
+func TestApplyRefused(t *testing.T) {
+	const old = "port: 1\n"
+	big := old + "# " + strings.Repeat("x", MaxFileSize) + "\n"
+	for _, tc := range []struct {
+		name    string
+		files   map[string]string // name → content, mode 0600; "->name" makes a link to name
+		path    string            // the checked file, in the test's directory
+		desired string
+		change  func(c *Checker)
+		root    bool // root bypasses what the case needs: skipped as root
+		want    []string
+	}{
+		{
+			name:  "the hub sent redacted values",
+			files: map[string]string{"a.yaml": old}, path: "a.yaml",
+			desired: `{"port": 2, "db": {"password": "<redacted>"}}`,
+			want: []string{
+				"apply version 3: the hub sent redacted values (is the token an agent token?)",
+				"db.password: missing (desired version 3 has it)",
+				"port: differs from desired version 3",
+			},
+		},
+		{
+			name:  "the rendering reads back as another config",
+			files: map[string]string{"a.yaml": old}, path: "a.yaml",
+			desired: `{"port": 2}`,
+			change: func(c *Checker) {
+				c.render = func(string, map[string]any) ([]byte, error) { return []byte("port: 3\n"), nil }
+			},
+			want: []string{"apply version 3: the desired config cannot be written as yaml faithfully", "port: differs from desired version 3"},
+		},
+		{
+			name:  "the rendering does not parse",
+			files: map[string]string{"a.toml": "port = 1\n"}, path: "a.toml",
+			desired: `{"port": 2}`,
+			change: func(c *Checker) {
+				c.render = func(string, map[string]any) ([]byte, error) { return []byte("port = \n"), nil }
+			},
+			want: []string{"apply version 3: the desired config cannot be written as toml faithfully", "port: differs from desired version 3"},
+		},
+		{
+			name:  "a symbolic link",
+			files: map[string]string{"target.yaml": old, "a.yaml": "->target.yaml"}, path: "a.yaml",
+			desired: `{"port": 2}`,
+			want:    []string{"apply version 3: is a symbolic link: apply does not write through links", "port: differs from desired version 3"},
+		},
+		{
+			name:  "a dangling symbolic link",
+			files: map[string]string{"a.yaml": "->nowhere.yaml"}, path: "a.yaml",
+			desired: `{"port": 2}`,
+			want:    []string{"missing", "apply version 3: is a symbolic link: apply does not write through links"},
+		},
+		{
+			name:  "larger than 4 MiB",
+			files: map[string]string{"a.yaml": big}, path: "a.yaml",
+			desired: `{"port": 2}`,
+			want:    []string{"larger than 4 MiB"},
+		},
+		{
+			name:  "unreadable",
+			files: map[string]string{"a.yaml": old}, path: "a.yaml",
+			desired: `{"port": 2}`,
+			root:    true,
+			want:    []string{"unreadable: permission denied"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.root && os.Geteuid() == 0 {
+				t.Skip("root reads a file of mode 0000: this case runs as another user only")
+			}
+			hub := hubtest.New(t)
+			dir := t.TempDir()
+			for name, content := range tc.files {
+				if target, ok := strings.CutPrefix(content, "->"); ok {
+					if err := os.Symlink(target, filepath.Join(dir, name)); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				write(t, dir, name, content, 0o600)
+			}
+			path := filepath.Join(dir, tc.path)
+			if tc.root {
+				if err := os.Chmod(path, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cc := checkOf(t, path)
+			cc.CompareDesired, cc.Apply = true, true
+			cc.ReloadCommand = []string{"/bin/sh", "-c", "echo reloaded > " + filepath.Join(dir, "marker")}
+			c := newChecker(t, hub, nil, cc)
+			if tc.change != nil {
+				tc.change(c)
+			}
+			hub.SetDesiredConfig(t, "orders", 3, tc.desired)
+			before := snapshot(t, dir)
+
+			for range 2 { // the same on the next pass: no apply loop
+				var want []protocol.ConfigProblem
+				for _, w := range tc.want {
+					key, reason, ok := strings.Cut(w, ": ")
+					if !ok || strings.HasPrefix(w, "apply ") || strings.HasPrefix(w, "unreadable") {
+						key, reason = "", w
+					}
+					want = append(want, protocol.ConfigProblem{File: path, Key: key, Reason: reason})
+				}
+				wantState(t, pass(c), protocol.ConfigInvalid, "3", want...)
+				if after := snapshot(t, dir); !maps.Equal(before, after) {
+					t.Fatalf("the directory changed (a write or a reload):\nbefore %v\nafter  %v", before, after)
+				}
+			}
+		})
+	}
+}
+
+// TestApplyFollowSymlinks: with follow_symlinks a link's target is replaced and the link kept.
+func TestApplyFollowSymlinks(t *testing.T) {
+	hub := hubtest.New(t)
+	dir := t.TempDir()
+	target := write(t, dir, "target.yaml", "port: 1\n", 0o640)
+	path := filepath.Join(dir, "a.yaml")
+	if err := os.Symlink("target.yaml", path); err != nil {
+		t.Fatal(err)
+	}
+	cc := checkOf(t, path)
+	cc.CompareDesired, cc.Apply, cc.FollowSymlinks = true, true, true
+	c := newChecker(t, hub, nil, cc)
+	hub.SetDesiredConfig(t, "orders", 3, `{"port": 2}`)
+	wantState(t, pass(c), protocol.ConfigInSync, "3")
+	if link, err := os.Readlink(path); err != nil || link != "target.yaml" {
+		t.Errorf("link = %q, %v; want it kept", link, err)
+	}
+	if got := string(must(os.ReadFile(target))); got != "port: 2\n" {
+		t.Errorf("target = %q, want the desired config", got)
+	}
+}
+
+// TestApplyTightensMode: secrets written into an existing file take the bits of others away
+// (the group's stay); a file without secrets keeps its mode.
+func TestApplyTightensMode(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		secret    bool
+		desired   string
+		mode      os.FileMode
+		want      os.FileMode
+		tightened bool
+	}{
+		{name: "secret-looking key, world-readable", desired: `{"db": {"password": "correct horse"}}`, mode: 0o644, want: 0o640, tightened: true},
+		{name: "secret: true, world-writable", secret: true, desired: `{"port": 2}`, mode: 0o666, want: 0o660, tightened: true},
+		{name: "secret-looking key, others execute", desired: `{"api_key": "k"}`, mode: 0o751, want: 0o750, tightened: true},
+		{name: "secret, group-readable", secret: true, desired: `{"port": 2}`, mode: 0o640, want: 0o640},
+		{name: "no secrets, world-readable", desired: `{"port": 2}`, mode: 0o644, want: 0o644},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hub := hubtest.New(t)
+			path := write(t, t.TempDir(), "a.yaml", "port: 1\n", tc.mode)
+			cc := checkOf(t, path)
+			cc.CompareDesired, cc.Apply, cc.Secret = true, true, tc.secret
+			var logs logBuffer
+			c := newChecker(t, hub, logs.logger(), cc)
+			hub.SetDesiredConfig(t, "orders", 3, tc.desired)
+			st := pass(c)
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Perm() != tc.want {
+				t.Errorf("mode after apply = %04o, want %04o", fi.Mode().Perm(), tc.want)
+			}
+			if tc.want&0o004 == 0 {
+				wantState(t, st, protocol.ConfigInSync, "3")
+			}
+			msg := fmt.Sprintf(`"msg":"tightened the mode of the config file: it holds secrets","file":%q,"version":3,"from":"%04o","to":"%04o"`, path, tc.mode, tc.want)
+			if got := strings.Contains(logs.String(), msg); got != tc.tightened {
+				t.Errorf("log of the tightened mode: %v, want %v:\n%s", got, tc.tightened, logs.String())
+			}
+		})
+	}
+}
+
+// TestApplyKeepsOwner: the file written keeps the old one's owner, or else its group; when
+// neither can be kept it is still written and the problem stays until the owner is back.
+// Giving the test file another owner needs root.
+func TestApplyKeepsOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give the test file another owner")
+	}
+	const uid, gid = 4242, 4343
+	eperm := func(*os.File, int, int) error {
+		return &fs.PathError{Op: "fchown", Path: "/tmp/.a.yaml.tmp-1", Err: syscall.EPERM}
+	}
+	for _, tc := range []struct {
+		name             string
+		chown            func(f *os.File, uid, gid int) error // nil: the real one
+		wantUID, wantGID int
+		want             string // the problem; "" for none
+	}{
+		{name: "owner kept", wantUID: uid, wantGID: gid},
+		{
+			name: "group kept",
+			chown: func(f *os.File, u, g int) error {
+				if u != -1 {
+					return eperm(f, u, g)
+				}
+				return f.Chown(u, g)
+			},
+			wantUID: 0, wantGID: gid,
+		},
+		{
+			name: "neither kept", chown: eperm, wantUID: 0, wantGID: 0,
+			want: "apply version 3: written, but its owner (uid 4242, gid 4343) could not be kept: operation not permitted",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hub := hubtest.New(t)
+			path := write(t, t.TempDir(), "a.yaml", "port: 1\n", 0o600)
+			if err := os.Chown(path, uid, gid); err != nil {
+				t.Fatal(err)
+			}
+			cc := checkOf(t, path)
+			cc.CompareDesired, cc.Apply = true, true
+			c := newChecker(t, hub, nil, cc)
+			if tc.chown != nil {
+				c.chown = tc.chown
+			}
+			hub.SetDesiredConfig(t, "orders", 3, `{"port": 2}`)
+			var problems []protocol.ConfigProblem
+			status := protocol.ConfigInSync
+			if tc.want != "" {
+				problems, status = []protocol.ConfigProblem{{File: path, Reason: tc.want}}, protocol.ConfigInvalid
+			}
+			wantState(t, pass(c), status, "3", problems...)
+			if got := string(must(os.ReadFile(path))); got != "port: 2\n" {
+				t.Fatalf("file = %q, want it written", got)
+			}
+			if !ownedBy(path, tc.wantUID, tc.wantGID) {
+				t.Errorf("the file is not owned by %d:%d", tc.wantUID, tc.wantGID)
+			}
+			// The problem stays while the file is as written, until its owner is back.
+			wantState(t, pass(c), status, "3", problems...)
+			if err := os.Chown(path, uid, gid); err != nil {
+				t.Fatal(err)
+			}
+			wantState(t, pass(c), protocol.ConfigInSync, "3")
+		})
+	}
+}
+
+// fakeSource answers FetchDesiredConfig with what a test sets, as the hub would.
+type fakeSource struct {
+	mu sync.Mutex
+	dc *hubclient.DesiredConfig
+}
+
+func (s *fakeSource) set(version int64, object, checksum string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dc = &hubclient.DesiredConfig{Service: "orders", Version: version, Config: map[string]any{}, Checksum: checksum}
+	if err := json.Unmarshal([]byte(object), &s.dc.Config); err != nil {
+		panic(err)
+	}
+}
+
+func (s *fakeSource) FetchDesiredConfig(_ context.Context, _ string, known int64) (*hubclient.DesiredConfig, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.dc == nil:
+		return nil, hubclient.ErrNoDesiredConfig
+	case s.dc.Version == known:
+		return nil, hubclient.ErrNotModified
+	}
+	dc := *s.dc
+	return &dc, nil
+}
+
+// TestDesiredChecksumMismatch: a desired config whose checksum from the hub is not the
+// agent's is a failed fetch, logged once: the last good one stays, and is what apply writes.
+func TestDesiredChecksumMismatch(t *testing.T) {
+	sum := func(object string) string {
+		var obj map[string]any
+		if err := json.Unmarshal([]byte(object), &obj); err != nil {
+			t.Fatal(err)
+		}
+		return must(configdoc.FromObject(obj)).Checksum()
+	}
+	dir := t.TempDir()
+	path := write(t, dir, "a.yaml", "port: 1\n", 0o600)
+	cc := checkOf(t, path)
+	cc.CompareDesired, cc.Apply = true, true
+	src := &fakeSource{}
+	var logs logBuffer
+	c, err := New([]config.ConfigCheck{cc}, Options{Service: "orders", Hub: src, Logger: logs.logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	src.set(1, `{"port": 1}`, sum(`{"port": 1}`))
+	wantState(t, pass(c), protocol.ConfigInSync, "1")
+
+	src.set(2, `{"port": 2}`, sum(`{"port": 3}`))
+	for range 2 {
+		wantState(t, pass(c), protocol.ConfigInSync, "1")
+	}
+	if got := string(must(os.ReadFile(path))); got != "port: 1\n" {
+		t.Fatalf("file = %q: written from a desired config whose checksum did not match", got)
+	}
+	if n := strings.Count(logs.String(), "fetch desired config failed"); n != 1 {
+		t.Errorf("the mismatch was logged %d times, want once:\n%s", n, logs.String())
+	}
+
+	src.set(2, `{"port": 2}`, sum(`{"port": 2}`))
+	wantState(t, pass(c), protocol.ConfigInSync, "2")
+	if got := string(must(os.ReadFile(path))); got != "port: 2\n" {
+		t.Fatalf("file = %q, want version 2 applied", got)
 	}
 }

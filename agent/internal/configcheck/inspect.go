@@ -26,7 +26,7 @@ const (
 type local struct {
 	flat     configdoc.Flat // the file's canonical form; nil when it could not be read or parsed
 	missing  bool           // the file does not exist
-	regular  bool           // the path is a regular file (or a link to one)
+	read     bool           // the file is a regular one (or a link to one) and was read whole; it may not parse
 	problems []protocol.ConfigProblem
 }
 
@@ -52,7 +52,6 @@ func inspect(cc *config.ConfigCheck) local {
 		add("", "not a regular file")
 		return loc
 	}
-	loc.regular = true
 	perm := fi.Mode().Perm()
 	worldReadable := perm&0o004 != 0
 	if worldReadable && cc.Secret {
@@ -63,6 +62,7 @@ func inspect(cc *config.ConfigCheck) local {
 		add("", err.Error())
 		return loc
 	}
+	loc.read = true
 	flat, err := configdoc.Parse(cc.Format, data)
 	if err != nil {
 		add("", fmt.Sprintf("invalid %s: %v", cc.Format, err))
