@@ -19,6 +19,11 @@
 #   summary  GET /api/v1/dashboard/summary latency with hey, under 5,000 reports/s of ingest
 #   agent    bin/agent RSS and CPU under GNU time with 10 checks at 10 s, then the same agent with
 #            gossip on, joined to the hub
+#   probes   the agent with every probe kind linked and one check of each of the 20 kinds at 10 s
+#            (the machine's PostgreSQL, MariaDB, Redis, NATS, RabbitMQ and Mosquitto; Kafka, gRPC,
+#            TLS, ZooKeeper and the HTTP presets from `loadgen serve-targets --probes`), against the
+#            foundation agent (BENCH_FOUNDATION_REF, built the same way) with the agent part's 10
+#            tcp/http checks, and this agent with those same 10: binary sizes, max RSS and CPU
 #   gossip   against a real hub gossiping on the lan profile, with the other agents as members of
 #            one `loadgen gossip` process: kill -9 of a real bin/agent → critical (at 10 and 50
 #            agents), failures declared among 50 agents with both cores busy, convergence of 50
@@ -32,7 +37,9 @@
 #   BENCH_DURATION=20s BENCH_THREADS=2 BENCH_CONNECTIONS=32   the wrk runs
 #   BENCH_LATENCY_RATE=10000 BENCH_LATENCY_DURATION=15s       the fixed-rate latency runs
 #   BENCH_SUMMARY_RATE=5000 BENCH_SUMMARY_DURATION=15s        the summary run
-#   BENCH_AGENT_SECONDS=60                                    each agent run (without, with gossip)
+#   BENCH_AGENT_SECONDS=60                                    each agent run (without, with gossip;
+#                                                             each of the three probes runs)
+#   BENCH_FOUNDATION_REF=d29578f                              the foundation agent's commit
 #   BENCH_GOSSIP_TRIALS=20 BENCH_GOSSIP_AGENTS="10 50"        kill -9 trials, at each cluster size
 #   BENCH_GOSSIP_SOAK=600 BENCH_GOSSIP_SOAK_AGENTS=50         the false-failure soak (seconds)
 #   BENCH_GOSSIP_CONVERGE="50 200"                            members started at once, per run
@@ -47,7 +54,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ALL_PARTS="go ingest latency summary agent gossip"
+ALL_PARTS="go ingest latency summary agent probes gossip"
 PARTS=${BENCH_ONLY:-$ALL_PARTS}
 DURATION=${BENCH_DURATION:-20s}
 THREADS=${BENCH_THREADS:-2}
@@ -57,6 +64,9 @@ LATENCY_DURATION=${BENCH_LATENCY_DURATION:-15s}
 SUMMARY_RATE=${BENCH_SUMMARY_RATE:-5000}
 SUMMARY_DURATION=${BENCH_SUMMARY_DURATION:-15s}
 AGENT_SECONDS=${BENCH_AGENT_SECONDS:-60}
+# The last commit before the infrastructure probes (issue 7): the foundation agent they are
+# compared with.
+FOUNDATION_REF=${BENCH_FOUNDATION_REF:-d29578f}
 GOSSIP_TRIALS=${BENCH_GOSSIP_TRIALS:-20}
 GOSSIP_AGENTS=${BENCH_GOSSIP_AGENTS:-10 50}
 GOSSIP_SOAK=${BENCH_GOSSIP_SOAK:-600}
@@ -268,6 +278,9 @@ bench_go() {
   run go-bench-pkg "$GO" -C pkg test -run '^$' -bench 'BenchmarkDecodeReport' -benchmem -count 6 ./protocol >"$RUN/go/new.txt"
   run go-bench-hub "$GO" -C hub test -run '^$' -bench 'BenchmarkIngest|BenchmarkSummary|BenchmarkImpact|BenchmarkBuild|BenchmarkEvaluate|BenchmarkHistory|BenchmarkOverviewRender' -benchmem -count 6 \
     ./internal/httpapi ./internal/registry ./internal/graph ./internal/alert ./internal/bolt ./internal/ui >>"$RUN/go/new.txt"
+  # One probe round of each check kind against its server (CI=true: a missing server fails the
+  # benchmark rather than skipping it).
+  run go-bench-agent env CI=true "$GO" -C agent test -run '^$' -bench 'BenchmarkProbe' -benchmem -count 6 ./internal/check >>"$RUN/go/new.txt"
   # The same history benchmarks on PostgreSQL (CENTRALHUB_TEST_DATABASE_URL). Without a server
   # they fail: the run goes on, and the document shows their targets as not measured.
   if ! run go-bench-postgres "$GO" -C hub test -run '^$' -bench 'BenchmarkHistory' -benchmem -count 6 ./internal/postgres >"$RUN/go/postgres.txt"; then
@@ -450,6 +463,90 @@ bench_agent() {
   stop_hub
 }
 
+# bench_probes runs three agents for AGENT_SECONDS each under GNU time against one hub: the
+# foundation agent (FOUNDATION_REF, built with make build's flags from a worktree) and this agent
+# with the agent part's 10 tcp/http checks, then this agent with one check of each of the 20
+# kinds; and records both binaries' sizes.
+bench_probes() {
+  local dir=$RUN/probes tgt_pid src i addr
+  if [[ ! -x bin/agent ]]; then
+    die "bin/agent is missing: run make build (or BENCH_ONLY without probes)"
+  fi
+  need jq jq
+  mkdir -p "$dir"
+  log "probes: the foundation agent ($FOUNDATION_REF) against this one, and every probe kind"
+  src=$(mktemp -d)
+  run probes-foundation-worktree git worktree add --detach "$src" "$FOUNDATION_REF" >&2
+  run probes-foundation-build "$GO" -C "$src" build -trimpath -ldflags '-s -w' -o "$(pwd)/$dir/agent-foundation" ./agent/cmd/agent ||
+    { git worktree remove --force "$src"; die "could not build the foundation agent at $FOUNDATION_REF"; }
+  git worktree remove --force "$src"
+  {
+    echo "foundation_ref=$FOUNDATION_REF"
+    echo "foundation_bytes=$(stat -c %s "$dir/agent-foundation")"
+    echo "agent_bytes=$(stat -c %s bin/agent)"
+  } >"$dir/sizes.txt"
+  record probes-sizes stat -c '%n %s' "$dir/agent-foundation" bin/agent
+
+  start_hub probes
+  run probes-hub-token bin/hub token issue --data-dir "$HUB_DIR" --role agent --subject bench-probes --service bench-probes --ttl 2h \
+    >"$dir/agent.token"
+  record probes-targets "$LOADGEN" serve-targets --tcp 5 --http 5 --probes --out "$dir/targets.json"
+  "$LOADGEN" serve-targets --tcp 5 --http 5 --probes --out "$dir/targets.json" >"$dir/targets.out" 2>&1 &
+  tgt_pid=$!
+  PIDS+=("$tgt_pid")
+  wait_for "$dir/targets.out" 'serving' "$tgt_pid" >/dev/null
+  printf 'guest\n' >"$dir/amqp.password"
+  local head
+  head=$(printf 'service: bench-probes\ninstance: agent-1\naddress: 127.0.0.1:8080\ninterval: 10s\nlisten: 127.0.0.1:0\nhub:\n  url: %s\n  token_file: %s\nchecks:\n' \
+    "$HUB_URL" "$(pwd)/$dir/agent.token")
+  {
+    printf '%s\n' "$head"
+    i=0
+    for addr in $(jq -r '.tcp[]' "$dir/targets.json"); do
+      i=$((i + 1)); printf '  - {name: tcp-%d, tcp: {address: "%s"}, interval: 10s}\n' "$i" "$addr"
+    done
+    i=0
+    for addr in $(jq -r '.http[]' "$dir/targets.json"); do
+      i=$((i + 1)); printf '  - {name: http-%d, http: {url: "%s"}, interval: 10s}\n' "$i" "$addr"
+    done
+  } >"$dir/agent-10.yaml"
+  {
+    printf '%s\n' "$head"
+    jq -r --arg pw "$(pwd)/$dir/amqp.password" '
+      "  - {name: http, http: {url: \"\(.http[0])\"}}",
+      "  - {name: tcp, tcp: {address: \"\(.tcp[0])\"}}",
+      "  - {name: exec, exec: {command: [/bin/true]}}",
+      "  - {name: ttl, ttl: {ttl: 1h}}",
+      "  - {name: tls, tls: {address: \"\(.tls)\", ca_file: \"\(.tls_ca)\"}}",
+      "  - {name: redis, redis: {address: \"127.0.0.1:6379\"}}",
+      "  - {name: postgres, postgres: {url: \"postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable\"}}",
+      "  - {name: mysql, mysql: {dsn: \"root@tcp(127.0.0.1:3306)/test\"}}",
+      "  - {name: nats, nats: {url: \"nats://127.0.0.1:4222\", jetstream: true}}",
+      "  - {name: amqp, amqp: {url: \"amqp://guest@127.0.0.1:5672/\", password_file: \"\($pw)\"}}",
+      "  - {name: mqtt, mqtt: {address: \"127.0.0.1:1883\"}}",
+      "  - {name: kafka, kafka: {brokers: [\"\(.kafka)\"], topic: bench}}",
+      "  - {name: grpc, grpc: {address: \"\(.grpc)\"}}",
+      "  - {name: zookeeper, zookeeper: {address: \"\(.zookeeper)\"}}",
+      "  - {name: clickhouse, clickhouse: {url: \"\(.products)\"}}",
+      "  - {name: arangodb, arangodb: {url: \"\(.products)\"}}",
+      "  - {name: weaviate, weaviate: {url: \"\(.products)\"}}",
+      "  - {name: disk, disk: {path: /, warn_percent: 100, critical_percent: 100}}",
+      "  - {name: memory, memory: {warn_percent: 100, critical_percent: 100}}",
+      "  - {name: load, load: {warn_per_cpu: 1000, critical_per_cpu: 1000}}"' "$dir/targets.json"
+  } >"$dir/agent-probes.yaml"
+  local name bin cfg
+  for name in foundation agent-10 agent-probes; do
+    bin=bin/agent cfg=$dir/$name.yaml
+    [[ $name == foundation ]] && bin=$dir/agent-foundation cfg=$dir/agent-10.yaml
+    run "probes-run-$name" /usr/bin/time -v -o "$dir/time-$name.txt" timeout --signal=TERM --preserve-status "${AGENT_SECONDS}s" \
+      "$bin" --config "$cfg" >"$dir/$name.log" 2>&1 || die "the $name agent failed; see $dir/$name.log and $dir/time-$name.txt"
+  done
+  kill -0 "$HUB_PID" 2>/dev/null || die "the hub (pid $HUB_PID) exited during the probe runs; see $RUN/probes/hub.log"
+  curl_get "$HUB_URL/api/v1/dashboard/health?service=bench-probes" "$RUN/probes/tokens/viewer.token" >"$dir/health.json"
+  stop "$tgt_pid" || true
+  stop_hub
+}
+
 # bench_gossip measures gossip against a real hub; every measurement gets a fresh hub, and the
 # agents but the one real bin/agent that detection kills are members of one loadgen process.
 bench_gossip() {
@@ -504,7 +601,7 @@ need wrk wrk
 need hey hey
 need /usr/bin/time time
 for p in $PARTS; do
-  case $p in go | ingest | latency | summary | agent | gossip) ;; *) die "unknown part $p in BENCH_ONLY (want go, ingest, latency, summary, agent, gossip)" ;; esac
+  case $p in go | ingest | latency | summary | agent | probes | gossip) ;; *) die "unknown part $p in BENCH_ONLY (want go, ingest, latency, summary, agent, probes, gossip)" ;; esac
 done
 [[ -x bin/hub ]] || die "bin/hub is missing: run make build"
 want agent && { [[ -x bin/agent ]] || die "bin/agent is missing: run make build (or BENCH_ONLY without agent)"; }
@@ -537,6 +634,7 @@ want ingest && bench_ingest
 want latency && bench_latency
 want summary && bench_summary
 want agent && bench_agent
+want probes && bench_probes
 want gossip && bench_gossip
 
 if [[ $PARTS == "$ALL_PARTS" ]]; then

@@ -23,6 +23,8 @@ const (
 	targetP99Ratio            = 1.5    // hub p99 ≤ 1.5 × bare p99
 	targetSummaryP99MS        = 5.0    // summary p99 under background ingest
 	targetAgentMaxRSSMiB      = 20.0   // agent max RSS, with gossip on too
+	targetProbesMaxRSSMB      = 25.0   // agent max RSS with every probe kind linked and one of each configured (MB, 10^6 bytes)
+	targetProbesCPUPercent    = 1.0    // its CPU, percent of one core, 20 checks at 10 s
 	targetDetectMedianS       = 4.0    // gossip: kill -9 → critical, median
 	targetDetectMaxS          = 8.0    // gossip: kill -9 → critical, max
 	targetImpactMS            = 10.0   // graph impact query p99 on 10,000 nodes / 30,000 edges
@@ -123,7 +125,7 @@ func doc(_ context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	d := &docWriter{r: r}
-	for _, section := range []func(*docWriter) error{ingestSection, latencySection, summarySection, agentSection, gossipSection, goBenchSection} {
+	for _, section := range []func(*docWriter) error{ingestSection, latencySection, summarySection, agentSection, probesSection, gossipSection, goBenchSection} {
 		if err := section(d); err != nil {
 			return err
 		}
@@ -640,7 +642,9 @@ type agentHealth struct {
 			Status   string `json:"status"`
 			Checks   []struct {
 				Name   string `json:"name"`
+				Kind   string `json:"kind"`
 				Status string `json:"status"`
+				Output string `json:"output"`
 			} `json:"checks"`
 		} `json:"instances"`
 	} `json:"services"`
@@ -734,6 +738,85 @@ func agentSection(d *docWriter) error {
 	return nil
 }
 
+// probesSection writes the agent's cost with every probe kind, beside the foundation agent.
+func probesSection(d *docWriter) error {
+	r := d.r
+	if !r.exists("probes", "time-agent-probes.txt") {
+		d.failed = append(d.failed, "agent with every probe kind")
+		return nil
+	}
+	sizes, _, err := readKV(r.path("probes", "sizes.txt"), "=")
+	if err != nil {
+		return err
+	}
+	runs := []struct{ name, label, binary string }{
+		{"foundation", "foundation agent (" + sizes["foundation_ref"] + "), 10 tcp/http checks", sizes["foundation_bytes"]},
+		{"agent-10", "this agent, the same 10 checks", sizes["agent_bytes"]},
+		{"agent-probes", "this agent, 20 checks: one of each kind", sizes["agent_bytes"]},
+	}
+	stats := make([]timeStats, len(runs))
+	for i, run := range runs {
+		if stats[i], err = readGNUTime(r.path("probes", "time-"+run.name+".txt")); err != nil {
+			return err
+		}
+	}
+	var h agentHealth
+	if err := readJSONFile(r.path("probes", "health.json"), &h); err != nil {
+		return err
+	}
+	dur := r.machine["agent_seconds"]
+	secs := max(parseSeconds(dur), 1)
+	last := stats[len(stats)-1]
+	rssMB := float64(last.maxRSSKB) * 1024 / 1e6
+	cpu := (last.user + last.sys) / secs * 100
+	d.checks = append(d.checks,
+		check{"agent: max RSS, every probe kind linked, 20 checks (one of each kind) at 10 s", "< 25 MB", fmt.Sprintf("%.1f MB", rssMB), rssMB < targetProbesMaxRSSMB},
+		check{"agent: CPU, every probe kind linked, 20 checks (one of each kind) at 10 s", "< 1% of one core", fmt.Sprintf("%.2f%%", cpu), cpu < targetProbesCPUPercent})
+	d.p("## 5. Agent probes\n\n")
+	d.p("Three agents, one after the other, each for %s s under GNU `time -v`, reporting to one hub: the foundation agent (the last commit before the infrastructure probes, built from a worktree with `make build`'s flags) and this agent with the agent part's 10 tcp/http checks, "+
+		"then this agent with one check of each of the 20 kinds every 10 s. The probes talk to the machine's PostgreSQL, MariaDB, Redis, NATS (JetStream asked), RabbitMQ and Mosquitto; "+
+		"Kafka (kfake), gRPC (grpc-go's health server), a TLS listener, a ZooKeeper `ruok` answer and the ClickHouse, ArangoDB and Weaviate readiness paths come from `loadgen serve-targets --probes`, which speaks each protocol: what is measured is the agent's side.\n\n", dur)
+	d.p("| agent | binary | max RSS | CPU total | CPU %% of one core | exit |\n|---|---:|---:|---:|---:|---|\n")
+	for i, run := range runs {
+		st := stats[i]
+		b, _ := strconv.ParseFloat(run.binary, 64)
+		d.p("| %s | %.1f MB (%s bytes) | **%.1f MB** (%d KiB) | %.2f s | %.2f%% | %s |\n", run.label, b/1e6, run.binary,
+			float64(st.maxRSSKB)*1024/1e6, st.maxRSSKB, st.user+st.sys, (st.user+st.sys)/secs*100, st.exit)
+	}
+	var notPassing []string
+	checks, ttlIdle := 0, false
+	for _, s := range h.Services {
+		for _, in := range s.Instances {
+			for _, c := range in.Checks {
+				checks++
+				switch {
+				case c.Kind == "ttl" && c.Status == "unknown":
+					ttlIdle = true // nothing posts to it: it has no probe round
+				case c.Status != "passing":
+					notPassing = append(notPassing, fmt.Sprintf("`%s` %s: %s", c.Name, c.Status, mdCell(c.Output)))
+				}
+			}
+		}
+	}
+	passing := checks - len(notPassing)
+	if ttlIdle {
+		passing--
+	}
+	d.p("\nAt the end of the last run the hub held the instance with %d checks, %d of them passing", checks, passing)
+	if ttlIdle {
+		d.p(" and the `ttl` check unknown, as it should be: nothing posts to it in the benchmark")
+	}
+	d.p(".")
+	if len(notPassing) > 0 {
+		d.p(" Not passing: %s.", strings.Join(notPassing, "; "))
+	}
+	d.p(" The cost of one probe of each kind, in process, is `BenchmarkProbe` in the Go micro-benchmarks below.\n\nCommands:\n")
+	d.cmd("probes-foundation-worktree", "probes-foundation-build", "probes-sizes", "probes-hub-serve", "probes-hub-tokens", "probes-hub-token",
+		"probes-targets", "probes-run-foundation", "probes-run-agent-10", "probes-run-agent-probes")
+	d.p("\n")
+	return nil
+}
+
 // gossipRun is one `loadgen gossip` result and the name its commands were recorded under.
 type gossipRun[T any] struct {
 	name string // the run directory, e.g. gossip-detect-10, and its commands' prefix
@@ -802,7 +885,7 @@ func gossipSection(d *docWriter) error {
 		return nil
 	}
 
-	d.p("## 5. Gossip\n\n")
+	d.p("## 6. Gossip\n\n")
 	d.p("A real hub (`bin/hub serve --dev ... --gossip-bind 127.0.0.1:0 --gossip-key-file ... --gossip-profile lan`, a fresh one for every measurement) "+
 		"and agents gossiping with it on loopback, encrypted with one key, on the `lan` profile (probe every 500 ms, probe timeout 300 ms, suspicion multiplier 3, full state exchange every 15 s). "+
 		"To spare the machine's %s cores, the agents are pkg/gossip members inside one `loadgen gossip` process, each on its own port and carrying what an agent's member carries "+
@@ -1010,8 +1093,10 @@ func goBenchSection(d *docWriter) error {
 			}
 		}
 	}
-	d.p("## 6. Go micro-benchmarks\n\n")
-	d.p("`BenchmarkDecodeReport` (pkg/protocol): decode and validate a 5-check report of about 1.4 KB. " +
+	d.p("## 7. Go micro-benchmarks\n\n")
+	d.p("`BenchmarkProbe` (agent/internal/check): one probe round of each check kind against the server its test uses — the machine's PostgreSQL, MariaDB, Redis, NATS (JetStream asked), RabbitMQ and Mosquitto, kfake, grpc-go's health server, Debian's ZooKeeper and ClickHouse, local HTTP handlers for the ArangoDB and Weaviate presets — connection set-up and teardown included; " +
+		"ns/op is the round's wall time, the server's share included (a PostgreSQL login forks a backend), and B/op and allocs/op are the agent's. `ttl` has no probe round: the service posts its status. " +
+		"`BenchmarkDecodeReport` (pkg/protocol): decode and validate a 5-check report of about 1.4 KB. " +
 		"`BenchmarkIngest` (hub/internal/httpapi): the whole ingest handler with a cached token over a real registry and bbolt store holding 10,000 instances; " +
 		"`heartbeat` is one request at a time with no status change, `mixed` is 32 concurrent requests with 1%% status changes, fsynced before they are answered. " +
 		"`BenchmarkSummary` (hub/internal/registry): the dashboard summary over 10,000 instances in 100 services, `recompute` after a status change in one service and `cached` when nothing changed. " +
