@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,8 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
+	"github.com/centralhub/centralhub/hub/internal/browsertest"
 	"github.com/centralhub/centralhub/pkg/auth"
 	"github.com/centralhub/centralhub/pkg/configdoc"
+	"github.com/centralhub/centralhub/pkg/protocol"
+	"github.com/centralhub/centralhub/pkg/status"
 )
 
 // putConfig stores a desired config through the API and returns the status and body.
@@ -194,4 +200,60 @@ func TestDesiredConfig(t *testing.T) {
 	if code, body := getJSON(t, h.url+"/api/v1/config/orders", viewer, &got); code != 200 || got.Version != 2 {
 		t.Fatalf("after a restart: %d %s", code, body)
 	}
+}
+
+// TestDashboardConfig: the page shows a service's desired config to a viewer with its secret
+// values redacted, and an instance's config state and problems, in headless Chromium.
+func TestDashboardConfig(t *testing.T) {
+	ctx := browsertest.Context(t, "to test the dashboard page's config views in a browser", 90*time.Second)
+	dir := t.TempDir()
+	h := startHub(t, dir+"/data", freePort(t))
+	const secret = "pg-Secret-4711"
+	if code, body := putConfig(t, h, issue(t, auth.Admin, "default", ""), "orders", "",
+		`{"db": {"url": "postgres://db.internal/orders", "password": "`+secret+`"}, "log_level": "info"}`); code != http.StatusOK {
+		t.Fatalf("PUT: %d %s", code, body)
+	}
+	rep := protocol.Report{Version: 1, Tenant: "default", Service: "orders", Instance: "orders-1", Boot: 1, Seq: 1,
+		Interval: protocol.Duration(time.Minute),
+		Checks:   []protocol.CheckResult{{Name: "web", Kind: "http", Status: status.Passing, Output: "HTTP 200"}},
+		Config: protocol.ConfigState{Status: protocol.ConfigDrifted, Version: "1", Problems: []protocol.ConfigProblem{
+			{File: "/etc/orders/config.yaml", Key: "db.password", Reason: "differs from desired version 1"}}}}
+	body, _ := json.Marshal(rep)
+	req, _ := http.NewRequest(http.MethodPost, h.url+"/api/v1/agent/reports", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+issue(t, auth.Agent, "default", "orders"))
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("report: %v %v", res, err)
+	} else {
+		res.Body.Close()
+	}
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(h.url+"/"), chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), issue(t, auth.Viewer, "default", "")),
+		chromedp.Click(chromedp.CSS(`#signin-form button[type=submit]`))); err != nil {
+		t.Fatalf("sign in: %v", err)
+	}
+	waitPage(t, ctx, "signed in and live", `document.getElementById("live").textContent`, func(s string) bool { return s == "live" })
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.hash = "#service/default/orders"`)); err != nil {
+		t.Fatal(err)
+	}
+	row := func(key string) string {
+		return `(() => { const r = document.querySelector('#service-config tr[data-config-key="` + key + `"] td.output'); return r ? r.textContent : ""; })()`
+	}
+	waitPage(t, ctx, "the desired config's version", `document.getElementById("service-config").textContent`,
+		func(s string) bool {
+			return strings.Contains(s, "Version 1, written by e2e") && strings.Contains(s, "3 keys")
+		})
+	waitPage(t, ctx, "db.url in clear", row("db.url"), func(s string) bool { return s == "postgres://db.internal/orders" })
+	waitPage(t, ctx, "db.password redacted", row("db.password"), func(s string) bool { return s == configdoc.Redacted })
+	if html, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerHTML`)); strings.Contains(html, secret) {
+		t.Fatal("the secret reached a viewer's page")
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.hash = "#instance/default/orders/orders-1"`)); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, ctx, "the instance's config state and problem", `document.getElementById("instance-config").textContent`,
+		func(s string) bool {
+			return strings.Contains(s, "Config: drifted (desired version 1).") && strings.Contains(s, "db.password") &&
+				strings.Contains(s, "differs from desired version 1")
+		})
 }
