@@ -67,7 +67,7 @@ func BenchmarkProbe(b *testing.B) {
 		}},
 		{"grpc", func(b *testing.B) Prober { return mustProber(b, NewGRPC, config.GRPCCheck{Address: healthServer(b)}) }},
 		{"zookeeper", func(b *testing.B) Prober {
-			return NewZooKeeper(&config.ZooKeeperCheck{Address: startZooKeeper(b, "ruok")})
+			return mustProber(b, NewZooKeeper, config.ZooKeeperCheck{Address: startZooKeeper(b, "ruok")})
 		}},
 		{"clickhouse", func(b *testing.B) Prober {
 			return mustProber(b, func(c *config.PresetCheck) (*HTTP, error) { return NewPreset(PresetClickHouse, c, "bench") },

@@ -61,7 +61,7 @@ func newProber(c *config.Check, userAgent string) (Prober, error) {
 	case c.GRPC != nil:
 		return NewGRPC(c.GRPC)
 	case c.ZooKeeper != nil:
-		return NewZooKeeper(c.ZooKeeper), nil
+		return NewZooKeeper(c.ZooKeeper)
 	case c.ClickHouse != nil:
 		return NewPreset(PresetClickHouse, c.ClickHouse, userAgent)
 	case c.ArangoDB != nil:

@@ -56,9 +56,27 @@ func NewLoad(c *config.LoadCheck) *Host {
 	}
 }
 
-// Probe implements Prober.
-func (h *Host) Probe(context.Context) Result {
-	v, detail, err := h.measure()
+// Probe implements Prober. The figure is read in a goroutine of its own, so a filesystem that
+// hangs (a dead NFS server) makes the run critical when ctx ends rather than blocking it; the
+// read itself cannot be interrupted and finishes, or not, on its own.
+func (h *Host) Probe(ctx context.Context) Result {
+	type reading struct {
+		v      float64
+		detail string
+		err    error
+	}
+	done := make(chan reading, 1)
+	go func() {
+		v, detail, err := h.measure()
+		done <- reading{v, detail, err}
+	}()
+	var r reading
+	select {
+	case r = <-done:
+	case <-ctx.Done():
+		return Result{status.Critical, fmt.Sprintf("%s: no answer from the kernel: %v", h.what, ctx.Err())}
+	}
+	v, detail, err := r.v, r.detail, r.err
 	if err != nil {
 		return Result{status.Critical, fmt.Sprintf("%s: %v", h.what, err)}
 	}

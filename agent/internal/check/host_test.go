@@ -74,3 +74,13 @@ func TestHostChecks(t *testing.T) {
 		})
 	}
 }
+
+// TestHostCheckGivesUpWithItsContext: a figure the kernel does not deliver (a hung NFS mount's
+// statfs) makes the run critical when its context ends, instead of blocking the check.
+func TestHostCheckGivesUpWithItsContext(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	hung := &Host{what: "disk /mnt/nfs", warn: 80, critical: 90, unit: "%",
+		measure: func() (float64, string, error) { <-release; return 0, "", nil }}
+	expectResult(t, probeCancelled(hung), status.Critical, []string{"disk /mnt/nfs: no answer from the kernel: "})
+}

@@ -2,7 +2,8 @@ package check
 
 import (
 	"fmt"
-	"strings"
+	"net/http"
+	"net/url"
 
 	"github.com/centralhub/centralhub/agent/internal/config"
 )
@@ -36,11 +37,25 @@ func NewPreset(kind string, c *config.PresetCheck, userAgent string) (*HTTP, err
 	if !ok {
 		return nil, fmt.Errorf("no preset %q", kind)
 	}
-	return NewHTTP(&config.HTTPCheck{
-		URL:           strings.TrimRight(c.URL, "/") + p.path,
+	base, err := url.Parse(c.URL)
+	if err != nil {
+		return nil, fmt.Errorf("%s url: %w", kind, err)
+	}
+	h, err := NewHTTP(&config.HTTPCheck{
+		URL:           base.JoinPath(p.path).String(),
 		Method:        config.DefaultHTTPMethod,
 		ExpectStatus:  config.DefaultExpectStatus,
 		BodyContains:  p.bodyContains,
 		TLSSkipVerify: c.TLSSkipVerify,
 	}, userAgent)
+	if err != nil || c.TLS == nil {
+		return h, err
+	}
+	tc, err := clientTLS(c.TLS, base.Hostname())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", kind, err)
+	}
+	tc.InsecureSkipVerify = tc.InsecureSkipVerify || c.TLSSkipVerify
+	h.client.Transport.(*http.Transport).TLSClientConfig = tc
+	return h, nil
 }

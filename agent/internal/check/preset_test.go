@@ -1,6 +1,7 @@
 package check
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -85,23 +86,35 @@ func productServer(t testing.TB, path string, code int, body string) string {
 // when ready, 503 otherwise).
 func TestPresets(t *testing.T) {
 	ch := clickHouseURL(t)
+	ca := newTestCA(t)
+	secure := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/.well-known/ready" {
+			http.NotFound(w, r)
+		}
+	}))
+	secure.TLS = &tls.Config{Certificates: []tls.Certificate{ca.serverCert(t, time.Now().Add(24*time.Hour))}}
+	secure.StartTLS()
+	t.Cleanup(secure.Close)
 	for _, tc := range []struct {
 		name, kind, url string
+		tls             *config.ClientTLS
 		want            status.Check
 		out             string
 	}{
-		{"clickhouse ready", PresetClickHouse, ch, status.Passing, "GET " + ch + "/ping: 200 OK"},
-		{"clickhouse base URL with slash", PresetClickHouse, ch + "/", status.Passing, ch + "/ping: 200 OK"},
-		{"clickhouse gone", PresetClickHouse, "http://" + closedAddr(t), status.Critical, "connection refused"},
-		{"not clickhouse", PresetClickHouse, productServer(t, "/ping", 200, "pong"), status.Critical, `body does not contain "Ok."`},
-		{"arangodb available", PresetArangoDB, productServer(t, "/_admin/server/availability", 200, `{"mode":"default","readOnly":false}`), status.Passing, "/_admin/server/availability: 200 OK"},
-		{"arangodb read-only", PresetArangoDB, productServer(t, "/_admin/server/availability", 503, `{"error":true,"code":503,"errorNum":503,"errorMessage":"service unavailable due to startup or maintenance mode"}`), status.Critical, "503 Service Unavailable"},
-		{"weaviate ready", PresetWeaviate, productServer(t, "/v1/.well-known/ready", 200, ""), status.Passing, "/v1/.well-known/ready: 200 OK"},
-		{"weaviate not ready", PresetWeaviate, productServer(t, "/v1/.well-known/ready", 503, ""), status.Critical, "503 Service Unavailable"},
-		{"weaviate wrong server", PresetWeaviate, productServer(t, "/health", 200, ""), status.Critical, "404 Not Found"},
+		{"clickhouse ready", PresetClickHouse, ch, nil, status.Passing, "GET " + ch + "/ping: 200 OK"},
+		{"clickhouse base URL with slash", PresetClickHouse, ch + "/", nil, status.Passing, ch + "/ping: 200 OK"},
+		{"clickhouse gone", PresetClickHouse, "http://" + closedAddr(t), nil, status.Critical, "connection refused"},
+		{"not clickhouse", PresetClickHouse, productServer(t, "/ping", 200, "pong"), nil, status.Critical, `body does not contain "Ok."`},
+		{"arangodb available", PresetArangoDB, productServer(t, "/_admin/server/availability", 200, `{"mode":"default","readOnly":false}`), nil, status.Passing, "/_admin/server/availability: 200 OK"},
+		{"arangodb read-only", PresetArangoDB, productServer(t, "/_admin/server/availability", 503, `{"error":true,"code":503,"errorNum":503,"errorMessage":"service unavailable due to startup or maintenance mode"}`), nil, status.Critical, "503 Service Unavailable"},
+		{"weaviate ready", PresetWeaviate, productServer(t, "/v1/.well-known/ready", 200, ""), nil, status.Passing, "/v1/.well-known/ready: 200 OK"},
+		{"weaviate not ready", PresetWeaviate, productServer(t, "/v1/.well-known/ready", 503, ""), nil, status.Critical, "503 Service Unavailable"},
+		{"weaviate wrong server", PresetWeaviate, productServer(t, "/health", 200, ""), nil, status.Critical, "404 Not Found"},
+		{"weaviate over TLS", PresetWeaviate, secure.URL, &config.ClientTLS{CAFile: ca.file}, status.Passing, "/v1/.well-known/ready: 200 OK"},
+		{"weaviate over TLS, unknown authority", PresetWeaviate, secure.URL, &config.ClientTLS{}, status.Critical, "certificate signed by unknown authority"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := NewPreset(tc.kind, &config.PresetCheck{URL: tc.url}, "test")
+			p, err := NewPreset(tc.kind, &config.PresetCheck{URL: tc.url, TLS: tc.tls}, "test")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -110,5 +123,8 @@ func TestPresets(t *testing.T) {
 	}
 	if _, err := NewPreset("cassandra", &config.PresetCheck{URL: ch}, "test"); err == nil {
 		t.Fatal("an unknown preset was accepted")
+	}
+	if _, err := NewPreset(PresetWeaviate, &config.PresetCheck{URL: secure.URL, TLS: &config.ClientTLS{CAFile: ca.file + ".none"}}, "test"); err == nil {
+		t.Fatal("a missing ca_file was accepted")
 	}
 }

@@ -2,6 +2,7 @@ package check
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -17,17 +18,25 @@ import (
 // zkMaxAnswer caps what the probe reads of an answer to ruok.
 const zkMaxAnswer = 4 << 10
 
-// ZooKeeper sends ZooKeeper's four-letter word ruok and reads the answer to the end: passing on
+// ZooKeeper sends ZooKeeper's four-letter word ruok (over TLS to a secureClientPort when
+// configured) and reads the answer to the end: passing on
 // imok; critical when the connection does not open, when the server refuses ruok or closes
 // without answering (ruok is not in its 4lw.commands.whitelist), or answers anything else.
 type ZooKeeper struct {
 	cfg    config.ZooKeeperCheck
+	tls    *tls.Config // nil: plain TCP
 	dialer net.Dialer
 }
 
-// NewZooKeeper returns the prober for a zookeeper check.
-func NewZooKeeper(c *config.ZooKeeperCheck) *ZooKeeper {
-	return &ZooKeeper{cfg: *c}
+// NewZooKeeper returns the prober for a zookeeper check; a tls section whose files cannot be
+// read is an error naming them.
+func NewZooKeeper(c *config.ZooKeeperCheck) (*ZooKeeper, error) {
+	host, _, _ := net.SplitHostPort(c.Address)
+	tc, err := clientTLS(c.TLS, host)
+	if err != nil {
+		return nil, fmt.Errorf("zookeeper: %w", err)
+	}
+	return &ZooKeeper{cfg: *c, tls: tc}, nil
 }
 
 // Probe implements Prober.
@@ -36,7 +45,13 @@ func (z *ZooKeeper) Probe(ctx context.Context) Result {
 		return Result{status.Critical, fmt.Sprintf("zookeeper %s: ", z.cfg.Address) + fmt.Sprintf(format, a...)}
 	}
 	start := time.Now()
-	conn, err := z.dialer.DialContext(ctx, "tcp", z.cfg.Address)
+	var conn net.Conn
+	var err error
+	if z.tls != nil {
+		conn, err = (&tls.Dialer{NetDialer: &z.dialer, Config: z.tls}).DialContext(ctx, "tcp", z.cfg.Address)
+	} else {
+		conn, err = z.dialer.DialContext(ctx, "tcp", z.cfg.Address)
+	}
 	if err != nil {
 		return fail("%v", err)
 	}

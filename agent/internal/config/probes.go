@@ -145,14 +145,16 @@ type GRPCCheck struct {
 
 // ZooKeeperCheck sends the four-letter word ruok and expects imok.
 type ZooKeeperCheck struct {
-	Address string `yaml:"address"` // host:port
+	Address string     `yaml:"address"` // host:port (the secureClientPort with tls)
+	TLS     *ClientTLS `yaml:"tls"`
 }
 
 // PresetCheck is an HTTP check of a product's documented readiness endpoint (clickhouse: /ping,
 // arangodb: /_admin/server/availability, weaviate: /v1/.well-known/ready).
 type PresetCheck struct {
-	URL           string `yaml:"url"` // the server's base URL, such as http://host:8123
-	TLSSkipVerify bool   `yaml:"tls_skip_verify"`
+	URL           string     `yaml:"url"` // the server's base URL, such as http://host:8123
+	TLSSkipVerify bool       `yaml:"tls_skip_verify"`
+	TLS           *ClientTLS `yaml:"tls"` // CA, client certificate and server name for an https URL
 }
 
 // DiskCheck judges the used share of the filesystem holding Path.
@@ -250,6 +252,7 @@ func (c *Check) validateProbe(at string) error {
 		if err := validHostPort(c.ZooKeeper.Address); err != nil {
 			return &FieldError{at + ".zookeeper.address", err.Error()}
 		}
+		return c.ZooKeeper.TLS.validate(at + ".zookeeper.tls")
 	case c.ClickHouse != nil:
 		return c.ClickHouse.validate(at + ".clickhouse")
 	case c.ArangoDB != nil:
@@ -349,8 +352,14 @@ func (r *RedisCheck) validate(at string) error {
 }
 
 func (p *PostgresCheck) validate(at string) error {
-	if _, err := validProbeURL(p.URL, "postgres", "postgresql"); err != nil {
+	u, err := validProbeURL(p.URL, "postgres", "postgresql")
+	if err != nil {
 		return &FieldError{at + ".url", err.Error()}
+	}
+	for _, param := range []string{"password", "sslpassword"} {
+		if u.Query().Has(param) {
+			return &FieldError{at + ".url", fmt.Sprintf("must not carry a password (its %s parameter): use password_file or password_env", param)}
+		}
 	}
 	if err := p.Secret.validate(at); err != nil {
 		return err
@@ -457,8 +466,15 @@ func (k *KafkaCheck) validate(at string) error {
 }
 
 func (p *PresetCheck) validate(at string) error {
-	if _, err := validProbeURL(p.URL, "http", "https"); err != nil {
+	u, err := validProbeURL(p.URL, "http", "https")
+	if err != nil {
 		return &FieldError{at + ".url", err.Error()}
 	}
-	return nil
+	if u.RawQuery != "" || u.Fragment != "" {
+		return &FieldError{at + ".url", fmt.Sprintf("%q: want the server's base URL, without a query or fragment", u.Redacted())}
+	}
+	if p.TLS != nil && u.Scheme != "https" {
+		return &FieldError{at + ".tls", "needs an https url"}
+	}
+	return p.TLS.validate(at + ".tls")
 }

@@ -208,8 +208,19 @@ func (c *Checker) reload(ctx context.Context, f *file, version int64) *protocol.
 		why = fmt.Sprintf("reload command: %v", err)
 	}
 	p := problem(f.cfg.Path, "", fmt.Sprintf("apply version %d: %s", version, why))
-	log.Warn("reload command failed", "err", why, "output", strings.ToValidUTF8(out, "\uFFFD"))
+	log.Warn("reload command failed", "err", why, "output", scrubSecrets(strings.ToValidUTF8(out, "\uFFFD"), f.desiredFlat))
 	return &p
+}
+
+// scrubSecrets replaces in out every value of a secret-looking key of flat (a reload script
+// may print the config it read), so the agent's log never holds one.
+func scrubSecrets(out string, flat configdoc.Flat) string {
+	for k, v := range flat {
+		if v != "" && configdoc.IsSecretKey(k) {
+			out = strings.ReplaceAll(out, v, configdoc.Redacted)
+		}
+	}
+	return out
 }
 
 // writer writes a config file for apply.

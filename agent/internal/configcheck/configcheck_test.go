@@ -437,11 +437,12 @@ func TestApplyReloadFails(t *testing.T) {
 	cc := checkOf(t, path)
 	cc.CompareDesired, cc.Apply = true, true
 	// A reload script may print config lines, secrets included: its output is logged on the
-	// agent, never put into the problem, which viewers, alerts and webhooks see.
+	// agent with the desired config's secret values redacted, and never put into the problem,
+	// which viewers, alerts and webhooks see.
 	cc.ReloadCommand = []string{"/bin/sh", "-c", `test -e "$0" && exit 0; echo "orders: cannot reload: db.password=hunter2 rejected" >&2; echo more; exit 1`, okFile}
 	var logs logBuffer
 	c := newChecker(t, hub, logs.logger(), cc)
-	hub.SetDesiredConfig(t, "orders", 3, `{"port": 2}`)
+	hub.SetDesiredConfig(t, "orders", 3, `{"port": 2, "db": {"password": "hunter2"}}`)
 	failed := protocol.ConfigProblem{File: path, Reason: "apply version 3: reload command exited 1"}
 
 	st := pass(c)
@@ -452,8 +453,11 @@ func TestApplyReloadFails(t *testing.T) {
 	if report := must(json.Marshal(protocol.Report{Config: st})); bytes.Contains(report, []byte("hunter2")) {
 		t.Errorf("the report shows the reload command's output: %s", report)
 	}
-	if !strings.Contains(logs.String(), `"level":"WARN","msg":"reload command failed","file":"`+path+`","version":3,"command":"/bin/sh","err":"reload command exited 1","output":"orders: cannot reload: db.password=hunter2 rejected\nmore\n"}`) {
-		t.Errorf("the agent's log lacks the reload command's output at warn:\n%s", logs.String())
+	if !strings.Contains(logs.String(), `"level":"WARN","msg":"reload command failed","file":"`+path+`","version":3,"command":"/bin/sh","err":"reload command exited 1","output":"orders: cannot reload: db.password=<redacted> rejected\nmore\n"}`) {
+		t.Errorf("the agent's log lacks the reload command's output, its secrets redacted, at warn:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), "hunter2") {
+		t.Errorf("a secret of the desired config reached the agent's log:\n%s", logs.String())
 	}
 	// The file is as written but the service did not take it: the reload is retried and the
 	// failure stays.
