@@ -36,6 +36,13 @@ const (
 	maxNameLen    = 128
 )
 
+// Limits on one check's component_meta, enforced by Validate and ValidComponentMeta.
+const (
+	MaxComponentMeta      = 8   // entries
+	MaxComponentMetaKey   = 64  // bytes of a key
+	MaxComponentMetaValue = 200 // bytes of a value
+)
+
 // ValidName reports why s is not a usable tenant, service, instance, check or component name,
 // or nil when it is: 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit.
 func ValidName(s string) error {
@@ -90,7 +97,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 
 // Report is one agent's whole current view, sent on every change and as a heartbeat. What comes
 // from the agent's configuration (address, runbook, tags, meta, interval, depends_on, the checks'
-// names, kinds, components, critical flags and runbooks) is fixed within one boot: the hub keeps
+// names, kinds, components, component meta, critical flags and runbooks) is fixed within one boot: the hub keeps
 // the values of a boot's first report and stores them with the boot's state changes.
 type Report struct {
 	Version      int               `json:"version"`
@@ -122,6 +129,9 @@ type CheckResult struct {
 	Component string       `json:"component,omitempty"`
 	Critical  bool         `json:"critical,omitempty"`
 	Runbook   string       `json:"runbook,omitempty"`
+	// ComponentMeta labels the component this check probes (such as "stand-in": "true"); the
+	// hub shows the union over a component's probes. Only with Component; see ValidComponentMeta.
+	ComponentMeta map[string]string `json:"component_meta,omitempty"`
 }
 
 // Config statuses of ConfigState.Status.
@@ -311,6 +321,45 @@ func (c *CheckResult) validate(i int) error {
 	}
 	if len(c.Runbook) > MaxText {
 		return &FieldError{at("runbook"), fmt.Sprintf("longer than %d bytes", MaxText)}
+	}
+	if len(c.ComponentMeta) > 0 {
+		if c.Component == "" {
+			return &FieldError{at("component_meta"), "needs component"}
+		}
+		if err := ValidComponentMeta(c.ComponentMeta); err != nil {
+			return &FieldError{at("component_meta"), err.Error()}
+		}
+	}
+	return nil
+}
+
+// ValidComponentMeta reports why m is not a usable component_meta, or nil when it is: at most
+// MaxComponentMeta entries, each key a name (as ValidName) of at most MaxComponentMetaKey bytes
+// and each value at most MaxComponentMetaValue bytes. Of several bad keys it names the smallest,
+// so the error does not depend on map order.
+func ValidComponentMeta(m map[string]string) error {
+	if len(m) > MaxComponentMeta {
+		return fmt.Errorf("more than %d entries", MaxComponentMeta)
+	}
+	var badKey string
+	var bad error
+	for k, v := range m {
+		if err := componentMetaEntry(k, v); err != nil && (bad == nil || k < badKey) {
+			badKey, bad = k, err
+		}
+	}
+	return bad
+}
+
+func componentMetaEntry(k, v string) error {
+	if len(k) > MaxComponentMetaKey {
+		return fmt.Errorf("key %q: longer than %d bytes", Truncate(k, MaxComponentMetaKey), MaxComponentMetaKey)
+	}
+	if err := ValidName(k); err != nil {
+		return fmt.Errorf("key %q: %w", k, err)
+	}
+	if len(v) > MaxComponentMetaValue {
+		return fmt.Errorf("key %q: value longer than %d bytes", k, MaxComponentMetaValue)
 	}
 	return nil
 }

@@ -66,7 +66,8 @@ func validReport() *Report {
 			{Name: "http", Kind: "http", Status: status.Passing, Output: "200 OK", LatencyMS: 12.5,
 				CheckedAt: time.Date(2025, 11, 27, 4, 0, 9, 0, time.UTC)},
 			{Name: "db", Kind: "tcp", Status: status.Critical, Output: "connection refused",
-				Component: "postgres", Critical: true, Runbook: "https://runbooks.example.com/pg"},
+				Component: "postgres", Critical: true, Runbook: "https://runbooks.example.com/pg",
+				ComponentMeta: map[string]string{"stand-in": "true"}},
 		},
 		Config: ConfigState{Status: ConfigInSync, Version: "v3"},
 	}
@@ -142,6 +143,14 @@ func TestValidateValid(t *testing.T) {
 		{"zero latency", func(r *Report) { r.Checks[0].LatencyMS = 0 }},
 		{"tags are free text", func(r *Report) { r.Tags = []string{"team:payments"} }},
 		{"large seq", func(r *Report) { r.Seq = math.MaxUint64 }},
+		{"component_meta at its limits", func(r *Report) {
+			m := map[string]string{strings.Repeat("k", MaxComponentMetaKey): strings.Repeat("v", MaxComponentMetaValue)}
+			for i := range MaxComponentMeta - 1 {
+				m[fmt.Sprintf("k%d", i)] = ""
+			}
+			r.Checks[1].ComponentMeta = m
+		}},
+		{"empty component_meta needs no component", func(r *Report) { r.Checks[0].ComponentMeta = map[string]string{} }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -214,6 +223,20 @@ func TestValidateInvalid(t *testing.T) {
 		{"check latency NaN", func(r *Report) { r.Checks[0].LatencyMS = math.NaN() }, "checks[0].latency_ms"},
 		{"check component bad", func(r *Report) { r.Checks[1].Component = "post gres" }, "checks[1].component"},
 		{"check runbook too long", func(r *Report) { r.Checks[1].Runbook = long(MaxText + 1) }, "checks[1].runbook"},
+		{"component_meta without component", func(r *Report) {
+			r.Checks[0].ComponentMeta = map[string]string{"stand-in": "true"}
+		}, "checks[0].component_meta"},
+		{"too much component_meta", func(r *Report) { r.Checks[1].ComponentMeta = meta(MaxComponentMeta + 1) }, "checks[1].component_meta"},
+		{"component_meta key not a name", func(r *Report) {
+			r.Checks[1].ComponentMeta = map[string]string{"stand in": "true"}
+		}, "checks[1].component_meta"},
+		{"component_meta key empty", func(r *Report) { r.Checks[1].ComponentMeta = map[string]string{"": "x"} }, "checks[1].component_meta"},
+		{"component_meta key too long", func(r *Report) {
+			r.Checks[1].ComponentMeta = map[string]string{long(MaxComponentMetaKey + 1): "x"}
+		}, "checks[1].component_meta"},
+		{"component_meta value too long", func(r *Report) {
+			r.Checks[1].ComponentMeta = map[string]string{"relay": long(MaxComponentMetaValue + 1)}
+		}, "checks[1].component_meta"},
 		{"duplicate check name", func(r *Report) { r.Checks[1].Name = r.Checks[0].Name }, "checks[1].name"},
 		{"duplicate check name later", func(r *Report) {
 			r.Checks = checks(5)
@@ -680,6 +703,9 @@ func FuzzDecodeValidate(f *testing.F) {
 	f.Add([]byte(`{"version":1,"tenant":"t","service":"s","instance":"i","boot":1,"seq":1,"interval":"1s",` +
 		`"checks":[{"name":"a","kind":"k","status":"passing"},{"name":"a","kind":"k","status":"ok"}]}`))
 	f.Add([]byte(`{"version":1,"meta":{"":"x"},"depends_on":["bad name"],"interval":"-1s"}`))
+	f.Add([]byte(`{"version":1,"tenant":"t","service":"s","instance":"i","boot":1,"seq":1,"interval":"1s",` +
+		`"checks":[{"name":"a","kind":"tcp","status":"passing","component":"kafka","component_meta":{"stand-in":"true"}},` +
+		`{"name":"b","kind":"tcp","status":"passing","component_meta":{}},{"name":"c","kind":"tcp","status":"passing","component_meta":{"x":"y"}}]}`))
 	f.Add([]byte(`{"seq": "x"}`))
 	f.Add([]byte(`{"interval": 10}`))
 	f.Add([]byte(`{"version": 1}}`))
@@ -733,7 +759,7 @@ func FuzzDecodeValidate(f *testing.F) {
 func TestUnmarshalIntoResets(t *testing.T) {
 	var rep Report
 	first := `{"version":1,"tenant":"a","service":"s","instance":"i","runbook":"https://secret.example","boot":1,"seq":1,"interval":"10s",
-		"checks":[{"name":"c1","kind":"http","status":"critical","output":"tenant a's output","component":"pg","critical":true,"runbook":"r1"},
+		"checks":[{"name":"c1","kind":"http","status":"critical","output":"tenant a's output","component":"pg","critical":true,"runbook":"r1","component_meta":{"stand-in":"true"}},
 		{"name":"c2","kind":"tcp","status":"passing"}]}`
 	if err := UnmarshalInto([]byte(first), &rep); err != nil {
 		t.Fatal(err)
@@ -746,7 +772,7 @@ func TestUnmarshalIntoResets(t *testing.T) {
 		t.Fatalf("fields of the previous report survived: runbook %q, %d checks", rep.Runbook, len(rep.Checks))
 	}
 	c := rep.Checks[0]
-	if c.Output != "" || c.Component != "" || c.Critical || c.Runbook != "" {
+	if c.Output != "" || c.Component != "" || c.Critical || c.Runbook != "" || c.ComponentMeta != nil {
 		t.Fatalf("the reused check kept the previous one's fields: %+v", c)
 	}
 	if full := rep.Checks[:cap(rep.Checks)]; len(full) > 1 && full[1].Name != "" {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -95,6 +96,7 @@ func NewRunner(checks []config.Check, opts Options) (*Runner, error) {
 			result: protocol.CheckResult{
 				Name: c.Name, Kind: c.Kind(), Status: status.Unknown,
 				Component: c.Component, Critical: c.Critical, Runbook: c.Runbook,
+				ComponentMeta: maps.Clone(c.ComponentMeta), // shared, read-only, by every result
 			},
 		}
 		if c.TTL != nil {

@@ -91,7 +91,8 @@ func TestRunnerRunsEveryInterval(t *testing.T) {
 func TestRunnerStartsUnknownAndStops(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	r, err := NewRunner([]config.Check{
-		{Name: "a", Interval: time.Hour, Timeout: time.Second, Rise: 1, Fall: 1, TCP: &config.TCPCheck{Address: "h:1"}},
+		{Name: "a", Interval: time.Hour, Timeout: time.Second, Rise: 1, Fall: 1, TCP: &config.TCPCheck{Address: "h:1"},
+			Component: "kafka", Critical: true, ComponentMeta: map[string]string{"stand-in": "true"}},
 		{Name: "b", Interval: time.Hour, Timeout: time.Second, Rise: 1, Fall: 1, TTL: &config.TTLCheck{TTL: time.Hour}},
 	}, Options{Logger: discardLogger(), Metrics: NewMetrics(reg)})
 	if err != nil {
@@ -100,6 +101,12 @@ func TestRunnerStartsUnknownAndStops(t *testing.T) {
 	res := r.Results()
 	if len(res) != 2 || res[0].Name != "a" || res[1].Name != "b" || res[0].Status != status.Unknown || res[1].Status != status.Unknown {
 		t.Fatalf("initial results = %+v, want a, b unknown in config order", res)
+	}
+	if a := res[0]; a.Component != "kafka" || !a.Critical || a.ComponentMeta["stand-in"] != "true" || len(a.ComponentMeta) != 1 {
+		t.Errorf("result a = %+v, want component kafka, critical, component_meta stand-in", a)
+	}
+	if res[1].ComponentMeta != nil {
+		t.Errorf("result b has component_meta %v, want none", res[1].ComponentMeta)
 	}
 	if v := testutil.ToFloat64(r.metrics.status.WithLabelValues("b", "unknown")); v != 1 {
 		t.Errorf("status gauge unknown = %v, want 1", v)

@@ -91,6 +91,8 @@ type Check struct {
 	Component string        `yaml:"component"` // infrastructure node this check probes
 	Critical  bool          `yaml:"critical"`  // that component down makes the system unhealthy
 	Runbook   string        `yaml:"runbook"`
+	// ComponentMeta labels the component (such as stand-in: "true"); only with Component.
+	ComponentMeta map[string]string `yaml:"component_meta"`
 
 	HTTP  *HTTPCheck  `yaml:"http"`
 	TCP   *TCPCheck   `yaml:"tcp"`

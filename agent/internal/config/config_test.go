@@ -401,6 +401,37 @@ checks:
 			wantErr: "checks[0].component: must be letters",
 		},
 		{
+			name: "component_meta",
+			yaml: minimal + "checks:\n  - name: a\n    component: kafka\n    component_meta: {stand-in: true, relay: \"127.0.0.1:9092\"}\n    tcp: {address: \"h:1\"}\n",
+			check: func(t *testing.T, c *Config) {
+				want := map[string]string{"stand-in": "true", "relay": "127.0.0.1:9092"}
+				if got := c.Checks[0].ComponentMeta; !reflect.DeepEqual(got, want) {
+					t.Errorf("component_meta = %v, want %v", got, want)
+				}
+			},
+		},
+		{
+			name:    "component_meta needs component",
+			yaml:    minimal + "checks:\n  - name: a\n    tcp: {address: \"h:1\"}\n  - name: b\n    component_meta: {stand-in: \"true\"}\n    tcp: {address: \"h:1\"}\n",
+			wantErr: "checks[1].component_meta: needs component",
+		},
+		{
+			name:    "component_meta key must be a name",
+			yaml:    minimal + "checks:\n  - name: a\n    component: kafka\n    component_meta: {\"stand in\": \"true\"}\n    tcp: {address: \"h:1\"}\n",
+			wantErr: `checks[0].component_meta: key "stand in": must be letters`,
+		},
+		{
+			name:    "component_meta value too long",
+			yaml:    minimal + "checks:\n  - name: a\n    component: kafka\n    component_meta: {note: " + strings.Repeat("x", 201) + "}\n    tcp: {address: \"h:1\"}\n",
+			wantErr: `checks[0].component_meta: key "note": value longer than 200 bytes`,
+		},
+		{
+			name: "component_meta at most 8 entries",
+			yaml: minimal + "checks:\n  - name: a\n    component: kafka\n    component_meta: {a: 1, b: 2, c: 3, d: 4, e: 5, f: 6, g: 7, h: 8, i: 9}\n" +
+				"    tcp: {address: \"h:1\"}\n",
+			wantErr: "checks[0].component_meta: more than 8 entries",
+		},
+		{
 			name:    "bad depends_on via protocol limits",
 			yaml:    minimal + "depends_on: [payments, \"\"]\n",
 			wantErr: "depends_on[1]: must not be empty",

@@ -12,6 +12,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(minimal + "checks:\n  - name: web\n    http: {url: \"http://h:1/\", expect_status: \"200,300-399\"}\n    rise: 2\n")
 	f.Add(minimal + "checks:\n  - {name: a, tcp: {address: \"h:1\"}}\n  - {name: b, exec: {command: [/bin/true]}}\n  - {name: c, ttl: {ttl: 5s}}\n")
 	f.Add(minimal + "tags: [a]\nmeta: {k: v}\ndepends_on: [x]\n")
+	f.Add(minimal + "checks:\n  - {name: a, component: k, component_meta: {stand-in: \"true\"}, tcp: {address: \"h:1\"}}\n")
 	f.Add(minimal + "gossip: {bind: \"127.0.0.1:7946\", join: [\"h:7946\"], key_file: /nonexistent, profile: local}\n")
 	f.Add("service: [1, 2]\n")
 	f.Add("&a [*a]")

@@ -81,7 +81,7 @@ func (c *Config) validateReportLimits() error {
 		ch := &c.Checks[i]
 		rep.Checks = append(rep.Checks, protocol.CheckResult{
 			Name: ch.Name, Kind: ch.Kind(), Status: status.Unknown,
-			Component: ch.Component, Critical: ch.Critical, Runbook: ch.Runbook,
+			Component: ch.Component, Critical: ch.Critical, Runbook: ch.Runbook, ComponentMeta: ch.ComponentMeta,
 		})
 	}
 	err := rep.Validate()
@@ -233,6 +233,14 @@ func (c *Check) validate(at string) error {
 	}
 	if c.Fall < 1 {
 		return &FieldError{at + ".fall", "must be at least 1"}
+	}
+	if len(c.ComponentMeta) > 0 {
+		if c.Component == "" {
+			return &FieldError{at + ".component_meta", "needs component"}
+		}
+		if err := protocol.ValidComponentMeta(c.ComponentMeta); err != nil {
+			return &FieldError{at + ".component_meta", err.Error()}
+		}
 	}
 	switch {
 	case c.HTTP != nil:

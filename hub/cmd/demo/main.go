@@ -173,6 +173,15 @@ func (c *component) probe(pgUser string) (kind, yaml string) {
 	return "tcp", fmt.Sprintf("tcp: {address: \"%s\"}", c.addr)
 }
 
+// meta is the component_meta its probes carry, as a YAML flow mapping: a stand-in says so (the
+// dashboard labels it), a relay names the real server behind it.
+func (c *component) meta() string {
+	if c.upstream == "" {
+		return `{stand-in: "true"}`
+	}
+	return fmt.Sprintf("{relay: %q}", c.upstream)
+}
+
 // setBroken closes the relay's listener (connections are refused) or listens again on the
 // same address.
 func (c *component) setBroken(broken bool) error {
@@ -472,7 +481,8 @@ func startAgent(ctx context.Context, agentBin, hubBin, dir, hubURL, gossipAddr s
 	for _, name := range svc.components {
 		c := comps[name]
 		_, probe := c.probe(pgUser)
-		fmt.Fprintf(&b, "  - name: %s\n    %s\n    component: %s\n    critical: %v\n    interval: 2s\n    timeout: 1s\n", name, probe, name, criticalComponents[name])
+		fmt.Fprintf(&b, "  - name: %s\n    %s\n    component: %s\n    component_meta: %s\n    critical: %v\n    interval: 2s\n    timeout: 1s\n",
+			name, probe, name, c.meta(), criticalComponents[name])
 	}
 	cfgFile := filepath.Join(dir, "agents", svc.name+".yaml")
 	if err := os.WriteFile(cfgFile, []byte(b.String()), 0o600); err != nil {

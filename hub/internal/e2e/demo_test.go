@@ -188,7 +188,10 @@ func TestDemo(t *testing.T) {
 
 // probes checks the kind and output of every component check of the demo: postgres, dragonfly
 // (Redis) and nats use the real probes when the demo found their servers (always under CI,
-// which starts them), and say so in the printout; the others are TCP connects.
+// which starts them), and say so in the printout; the others are TCP connects. A component the
+// printout calls a stand-in (kafka and clickhouse under CI, where nothing answers on 9092 or
+// 8123) carries "stand-in" in its meta; a relay carries no such label, only its server's
+// address under "relay".
 func probes(t *testing.T, d *demo) {
 	t.Helper()
 	out := d.proc.out.String()
@@ -206,6 +209,15 @@ func probes(t *testing.T, d *demo) {
 	for _, name := range []string{"kafka", "clickhouse"} {
 		want[name] = "tcp"
 	}
+	relays := map[string]string{} // component → the real server behind it; "" for a stand-in
+	for _, name := range []string{"postgres", "nats", "dragonfly", "kafka", "clickhouse"} {
+		m := regexp.MustCompile(`(?m)^\s+` + name + `\s+curl -XPOST \S+/` + name + `/break .*\(\S+, (?:relay to the real server at (\S+),|stand-in listener,)`).
+			FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("the printout says neither relay nor stand-in for %s:\n%s", name, out)
+		}
+		relays[name] = m[1]
+	}
 	eventually(t, 30*time.Second, "each component checked with its probe", func() error {
 		var doc struct {
 			Services []struct {
@@ -215,6 +227,10 @@ func probes(t *testing.T, d *demo) {
 					} `json:"checks"`
 				} `json:"instances"`
 			} `json:"services"`
+			Components []struct {
+				Name string            `json:"name"`
+				Meta map[string]string `json:"meta"`
+			} `json:"components"`
 		}
 		if code, body := getJSON(t, "http://"+d.listen+"/api/v1/dashboard/health", d.token, &doc); code != 200 {
 			return fmt.Errorf("health: %d %s", code, body)
@@ -237,6 +253,23 @@ func probes(t *testing.T, d *demo) {
 		}
 		if len(seen) != len(want) {
 			return fmt.Errorf("checked components %v, want %v", seen, want)
+		}
+		labelled := map[string]bool{}
+		for _, c := range doc.Components {
+			relay, ok := relays[c.Name]
+			if !ok {
+				continue
+			}
+			labelled[c.Name] = true
+			if relay == "" && (c.Meta["stand-in"] != "true" || len(c.Meta) != 1) {
+				return fmt.Errorf("stand-in %s has meta %v, want {stand-in: true}", c.Name, c.Meta)
+			}
+			if relay != "" && (c.Meta["relay"] != relay || len(c.Meta) != 1) {
+				return fmt.Errorf("%s, a relay to %s, has meta %v, want {relay: %s} and no stand-in label", c.Name, relay, c.Meta, relay)
+			}
+		}
+		if len(labelled) != len(relays) {
+			return fmt.Errorf("components listed %v, want %v", labelled, relays)
 		}
 		return nil
 	})

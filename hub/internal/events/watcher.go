@@ -70,8 +70,9 @@ type AlertRemoved struct {
 // Watcher publishes to a Broker what changed in the registry and the alerts since it last
 // looked: a service whose status, maintenance or instances changed; an instance whose status,
 // checks' statuses or config state changed (outputs and latencies alone are not events); a
-// component whose status changed; an alert whose state, acknowledgement, suppression or
-// silencing changed; and, marked removed, a service, instance, component or alert that is gone.
+// component whose status, criticality or meta changed; an alert whose state, acknowledgement,
+// suppression or silencing changed; and, marked removed, a service, instance, component or
+// alert that is gone.
 type Watcher struct {
 	b        *Broker
 	reg      Registry
@@ -216,7 +217,7 @@ func (w *Watcher) pollComponents(publish bool) {
 	for _, c := range comps {
 		k := [2]string{c.Tenant, c.Name}
 		seen[k] = true
-		if sig := fmt.Sprint(c.Status, c.Critical); w.comps[k] != sig {
+		if sig := fmt.Sprint(c.Status, c.Critical, c.Meta); w.comps[k] != sig { // fmt sorts the meta's keys
 			w.comps[k] = sig
 			if publish {
 				w.emit(Component, c.Tenant, c)

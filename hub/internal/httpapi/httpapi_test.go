@@ -341,6 +341,9 @@ func TestIngestRejects(t *testing.T) {
 		{"empty", nil, 400, "empty body"},
 		{"future version", mutate(func(m map[string]any) { m["version"] = 2 }), 400, "unsupported report version"},
 		{"bad check status", mutate(func(m map[string]any) { m["checks"].([]any)[0].(map[string]any)["status"] = "fine" }), 400, "checks[0].status"},
+		{"component_meta without component", mutate(func(m map[string]any) {
+			m["checks"].([]any)[0].(map[string]any)["component_meta"] = map[string]any{"stand-in": "true"}
+		}), 400, "checks[0].component_meta: needs component"},
 		{"no instance", mutate(func(m map[string]any) { delete(m, "instance") }), 400, "instance: must not be empty"},
 		{"seq as string", mutate(func(m map[string]any) { m["seq"] = "7" }), 400, "seq"},
 	}

@@ -428,6 +428,7 @@ func keepBootFields(prev, next *hub.Instance) {
 			continue
 		}
 		n.Name, n.Kind, n.Component, n.Critical, n.Runbook = p.Name, p.Kind, p.Component, p.Critical, p.Runbook
+		n.ComponentMeta = p.ComponentMeta
 		if p.Output == n.Output {
 			n.Output = p.Output
 		}

@@ -3,6 +3,7 @@ package registry
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -63,7 +64,10 @@ type ServiceView struct {
 	Instances   []InstanceView `json:"instances"`
 }
 
-// ComponentView is one infrastructure component, as the checks that probe it see it.
+// ComponentView is one infrastructure component, as the checks that probe it see it. Its Meta
+// is the union of its probes' component_meta across every service that probes it; where probes
+// disagree on a key, the lexically smallest value wins, so the union does not depend on the
+// order reports came in. Meta is shared with the registry's caches: read it, never write it.
 type ComponentView struct {
 	Tenant   string            `json:"tenant"`
 	Name     string            `json:"name"`
@@ -215,7 +219,8 @@ func instanceView(e *entry, now time.Time) InstanceView {
 }
 
 // componentsOf derives the components probed by the checks of s's instances: each takes the
-// worst status its probes report and is critical when any probe says so; r.mu is held.
+// worst status its probes report, is critical when any probe says so and carries the union of
+// their component_meta; r.mu is held.
 func componentsOf(s *service) []ComponentView {
 	var out []ComponentView
 	for _, e := range s.instances {
@@ -229,11 +234,13 @@ func componentsOf(s *service) []ComponentView {
 			}
 			i := slices.IndexFunc(out, func(cv ComponentView) bool { return cv.Name == c.Component })
 			if i < 0 {
-				out = append(out, ComponentView{Tenant: s.key.tenant, Name: c.Component, Kind: c.Kind, Status: st, Critical: c.Critical})
+				out = append(out, ComponentView{Tenant: s.key.tenant, Name: c.Component, Kind: c.Kind, Status: st, Critical: c.Critical,
+					Meta: c.ComponentMeta})
 				continue
 			}
 			out[i].Status = status.Worst(out[i].Status, st)
 			out[i].Critical = out[i].Critical || c.Critical
+			out[i].Meta = mergeMeta(out[i].Meta, c.ComponentMeta)
 		}
 	}
 	return out
@@ -253,8 +260,8 @@ func overall(svcs []*service) (status.Service, []ComponentView) {
 			if cv := byKey[k]; cv != nil {
 				cv.Status = status.Worst(cv.Status, c.Status)
 				cv.Critical = cv.Critical || c.Critical
+				cv.Meta = mergeMeta(cv.Meta, c.Meta)
 			} else {
-				c.Meta = map[string]string{}
 				byKey[k] = &c
 			}
 		}
@@ -262,6 +269,9 @@ func overall(svcs []*service) (status.Service, []ComponentView) {
 	comps := make([]ComponentView, 0, len(byKey))
 	cs := make([]status.Component, 0, len(byKey))
 	for _, cv := range byKey {
+		if cv.Meta == nil {
+			cv.Meta = map[string]string{} // "meta": {}, never null
+		}
 		comps = append(comps, *cv)
 		cs = append(cs, status.Component{Status: cv.Status, Critical: cv.Critical})
 	}
@@ -269,6 +279,26 @@ func overall(svcs []*service) (status.Service, []ComponentView) {
 		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Name, b.Name))
 	})
 	return status.Overall(sts, cs), comps
+}
+
+// mergeMeta returns the union of dst and src where a key in both keeps the lexically smaller
+// value. It never writes either map: when src adds or lowers a value, the union is a new map.
+func mergeMeta(dst, src map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range src {
+		if old, ok := dst[k]; ok && old <= v {
+			continue
+		}
+		if out == nil {
+			out = make(map[string]string, len(dst)+len(src))
+			maps.Copy(out, dst)
+		}
+		out[k] = v
+	}
+	if out == nil {
+		return dst
+	}
+	return out
 }
 
 // Offender is one of the worst services in a Summary, with why.

@@ -69,6 +69,20 @@ func Run(t *testing.T, open Opener) {
 			t.Fatalf("round trip:\n got %+v\nwant %+v", got, want)
 		}
 	})
+	t.Run("round trip keeps component meta", func(t *testing.T) {
+		s := open(t)
+		want := instance("default", "orders", "o1", 7, status.Passing)
+		want.Checks[0].ComponentMeta = map[string]string{"stand-in": "true", "relay": "127.0.0.1:9092"}
+		want.Checks = append(want.Checks, protocol.CheckResult{Name: "db", Kind: "tcp", Status: status.Passing, Component: "pg"})
+		if err := s.WriteInstances(ctx, hub.Writes{Puts: []hub.Instance{want}}); err != nil {
+			t.Fatal(err)
+		}
+		got := load(t, s)[want.Key]
+		if len(got.Checks) != 2 || !reflect.DeepEqual(got.Checks[0].ComponentMeta, want.Checks[0].ComponentMeta) ||
+			len(got.Checks[1].ComponentMeta) != 0 {
+			t.Fatalf("component meta after a round trip: %+v", got.Checks)
+		}
+	})
 	t.Run("put replaces and delete removes in one write", func(t *testing.T) {
 		s := open(t)
 		a, b := instance("default", "orders", "o1", 1, status.Passing), instance("default", "orders", "o2", 1, status.Passing)

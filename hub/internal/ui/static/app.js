@@ -530,9 +530,24 @@ function renderOverview() {
     const hand = handling(a);
     return el("li", {}, badge(a.severity), " ", a.component + ": " + a.summary, hand.length ? " — " + hand.join("; ") : "");
   }) : [el("li", {}, "none")]));
+  const comps = [...state.components.values()].sort((a, b) => a.tenant.localeCompare(b.tenant) || a.name.localeCompare(b.name));
+  $("comp-rows").replaceChildren(...(comps.length ? comps.map(componentRow) : [el("tr", {}, el("td", { colspan: "5" }, "none"))]));
   if (performance.getEntriesByName("centralhub-data").length && !performance.getEntriesByName("centralhub-overview").length) {
     performance.measure("centralhub-overview", "centralhub-data"); // read by make bench
   }
+}
+
+// componentRow is one component of the overview: its meta shows as "key: value" tags, and a
+// stand-in (meta key "stand-in") says so in words beside its name.
+function componentRow(c) {
+  const key = c.tenant + "/" + c.name;
+  const meta = Object.entries(c.meta || {}).sort(([a], [b]) => a.localeCompare(b));
+  const standIn = (c.meta || {})["stand-in"];
+  const label = standIn === undefined ? "" : el("span", { class: "tag stand-in" }, "stand-in" + (standIn === "true" ? "" : ": " + standIn));
+  return el("tr", { "data-comp": key, "data-key": "c:" + key },
+    el("td", {}, c.name, label ? " " : "", label),
+    el("td", {}, c.tenant), el("td", {}, c.kind), el("td", {}, badge(c.status), c.critical ? " (critical)" : ""),
+    el("td", { class: "meta" }, ...meta.filter(([k]) => k !== "stand-in").map(([k, v]) => el("span", { class: "tag" }, k + ": " + v))));
 }
 
 // groupOf files an alert under one group: resolved and pending by state; a firing alert under
