@@ -1,9 +1,11 @@
 package check
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"os"
 
 	"github.com/centralhub/centralhub/agent/internal/config"
@@ -41,4 +43,12 @@ func clientTLS(c *config.ClientTLS, serverName string) (*tls.Config, error) {
 		tc.Certificates = []tls.Certificate{cert}
 	}
 	return tc, nil
+}
+
+// dialProbe opens a TCP connection to addr with d, over TLS when tc is not nil.
+func dialProbe(ctx context.Context, d *net.Dialer, addr string, tc *tls.Config) (net.Conn, error) {
+	if tc == nil {
+		return d.DialContext(ctx, "tcp", addr)
+	}
+	return (&tls.Dialer{NetDialer: d, Config: tc}).DialContext(ctx, "tcp", addr)
 }

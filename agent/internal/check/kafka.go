@@ -234,6 +234,7 @@ func (k *Kafka) ask(ctx context.Context, addr, password string) (*kafkaMetadataR
 	}
 	resp, err := c.roundTrip(kafkaMetadata, kafkaMetadataVersion, kafkaMetadataRequest(topics))
 	if err != nil {
+		//lint:ignore ST1005 Metadata is the Kafka request's name, as the output shows it
 		return nil, fmt.Errorf("Metadata: %w", err)
 	}
 	md, err := kafkaParseMetadata(resp, k.cfg.Topic)

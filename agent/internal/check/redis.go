@@ -37,15 +37,6 @@ func NewRedis(c *config.RedisCheck) (*Redis, error) {
 	return &Redis{cfg: *c, tls: tc}, nil
 }
 
-// dial connects to the server, with TLS when configured.
-func (r *Redis) dial(ctx context.Context) (net.Conn, error) {
-	if r.tls == nil {
-		return r.dialer.DialContext(ctx, "tcp", r.cfg.Address)
-	}
-	d := tls.Dialer{NetDialer: &r.dialer, Config: r.tls}
-	return d.DialContext(ctx, "tcp", r.cfg.Address)
-}
-
 // Probe implements Prober.
 func (r *Redis) Probe(ctx context.Context) Result {
 	fail := func(format string, a ...any) Result {
@@ -55,7 +46,7 @@ func (r *Redis) Probe(ctx context.Context) Result {
 	if err != nil {
 		return fail("%v", err)
 	}
-	conn, err := r.dial(ctx)
+	conn, err := dialProbe(ctx, &r.dialer, r.cfg.Address, r.tls)
 	if err != nil {
 		return fail("%v", err)
 	}

@@ -45,13 +45,7 @@ func (z *ZooKeeper) Probe(ctx context.Context) Result {
 		return Result{status.Critical, fmt.Sprintf("zookeeper %s: ", z.cfg.Address) + fmt.Sprintf(format, a...)}
 	}
 	start := time.Now()
-	var conn net.Conn
-	var err error
-	if z.tls != nil {
-		conn, err = (&tls.Dialer{NetDialer: &z.dialer, Config: z.tls}).DialContext(ctx, "tcp", z.cfg.Address)
-	} else {
-		conn, err = z.dialer.DialContext(ctx, "tcp", z.cfg.Address)
-	}
+	conn, err := dialProbe(ctx, &z.dialer, z.cfg.Address, z.tls)
 	if err != nil {
 		return fail("%v", err)
 	}
