@@ -216,19 +216,7 @@ func TestDevModeServeAndStop(t *testing.T) {
 	go func() {
 		done <- Main(ctx, []string{"serve", "--dev", "--data-dir", dir, "--listen", "127.0.0.1:0"}, &out, &errb, envOf(nil))
 	}()
-	var url, token string
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) && token == "" {
-		for _, line := range strings.Split(out.String(), "\n") {
-			if v, ok := strings.CutPrefix(line, "dev mode: API on "); ok {
-				url = v
-			}
-			if v, ok := strings.CutPrefix(line, "dev mode: admin token (24h): "); ok {
-				token = v
-			}
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	url, token := devPrintout(&out)
 	if token == "" {
 		cancel()
 		t.Fatalf("no dev token printed; stdout %q stderr %q", out.String(), errb.String())
@@ -350,4 +338,22 @@ func freePortNum(t *testing.T) string {
 	defer ln.Close()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	return port
+}
+
+// devPrintout polls a dev-mode hub's stdout, for up to 10 s, for the API URL and the admin token
+// it prints; token is "" when none came.
+func devPrintout(out *syncBuffer) (url, token string) {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && token == "" {
+		for _, line := range strings.Split(out.String(), "\n") {
+			if v, ok := strings.CutPrefix(line, "dev mode: API on "); ok {
+				url = v
+			}
+			if v, ok := strings.CutPrefix(line, "dev mode: admin token (24h): "); ok {
+				token = v
+			}
+		}
+		time.Sleep(10 * time.Millisecond) // polling the printout until the deadline
+	}
+	return url, token
 }

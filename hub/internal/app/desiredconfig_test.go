@@ -31,18 +31,7 @@ func devHub(t *testing.T, dir string) (url, token string, stop func()) {
 			t.Fatal("hub did not stop")
 		}
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) && token == "" {
-		for _, line := range strings.Split(out.String(), "\n") {
-			if v, ok := strings.CutPrefix(line, "dev mode: API on "); ok {
-				url = v
-			}
-			if v, ok := strings.CutPrefix(line, "dev mode: admin token (24h): "); ok {
-				token = v
-			}
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	url, token = devPrintout(&out)
 	if token == "" {
 		stop()
 		t.Fatalf("no dev token printed; stdout %q stderr %q", out.String(), errb.String())
