@@ -111,10 +111,20 @@ func New(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 			return nil, fmt.Errorf("metrics_listen: %w", err)
 		}
 	}
+	// One client for every request to a hub: the sender's reports and, through the sender,
+	// the config checks' desired-config reads.
+	hubHTTP := hubclient.NewHTTPClient(nil)
+	if cfg.Hub.TLS() {
+		if hubHTTP, err = hubclient.NewHubClient(hubclient.TLSFiles{CAFile: cfg.Hub.CAFile, CertFile: cfg.Hub.CertFile, KeyFile: cfg.Hub.KeyFile},
+			logger.With("component", "hubtls")); err != nil {
+			return nil, err
+		}
+	}
 	senderCfg := hubclient.SenderConfig{
 		URLs:      cfg.Hub.ReportURLs(),
 		Token:     token,
 		UserAgent: userAgent,
+		Client:    hubHTTP,
 		Logger:    logger.With("component", "sender"),
 		Metrics:   hubclient.NewMetrics(reg),
 	}

@@ -57,13 +57,23 @@ type Config struct {
 	Gossip        *Gossip           `yaml:"gossip"` // nil (section omitted): no gossip
 }
 
-// Hub says where reports go and with which token.
+// Hub says where reports go, with which token and, for https hubs, which TLS.
 type Hub struct {
 	URL       string   `yaml:"url"`        // primary hub; env AGENT_HUB_URL overrides
 	URLs      []string `yaml:"urls"`       // further hubs to fail over to
 	TokenFile string   `yaml:"token_file"` // file holding the token, re-read when it changes
 	Token     string   `yaml:"-"`          // from env AGENT_TOKEN; wins over TokenFile
+	// CAFile holds the PEM CAs an https hub's certificate must chain to; when set, only these
+	// (not the system's roots) are trusted. Read at start.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are a PEM client certificate and its key, presented to hubs that
+	// ask for one (tls.client_ca_file on the hub); both or neither. Re-read when they change.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 }
+
+// TLS reports whether any of the hub TLS settings is given.
+func (h Hub) TLS() bool { return h.CAFile != "" || h.CertFile != "" || h.KeyFile != "" }
 
 // ReportURLs returns every hub base URL in failover order: URL first, then URLs.
 func (h Hub) ReportURLs() []string {

@@ -45,6 +45,9 @@ func TestParse(t *testing.T) {
 	keyFile := writeFile(t, keyDir, "gossip-key", base64.StdEncoding.EncodeToString(make([]byte, 32))+"\n")
 	shortKeyFile := writeFile(t, keyDir, "short-key", base64.StdEncoding.EncodeToString(make([]byte, 16)))
 	junkKeyFile := writeFile(t, keyDir, "junk-key", "not a key!")
+	// hub TLS: the config only checks the files exist; hubclient.NewTLSConfig parses them.
+	pemFile := writeFile(t, keyDir, "hub.pem", "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")
+	httpsHub := "service: orders\nhub:\n  url: https://hub:7443\n  token_file: /t\n"
 	tests := []struct {
 		name    string
 		yaml    string
@@ -486,6 +489,59 @@ checks:
 			yaml:    minimal,
 			env:     env("AGENT_HUB_URL", "file:///etc/passwd"),
 			wantErr: "hub.url:",
+		},
+		{
+			name: "hub tls files",
+			yaml: httpsHub + "  ca_file: " + pemFile + "\n  cert_file: " + pemFile + "\n  key_file: " + pemFile + "\n",
+			check: func(t *testing.T, c *Config) {
+				if c.Hub.CAFile != pemFile || c.Hub.CertFile != pemFile || c.Hub.KeyFile != pemFile || !c.Hub.TLS() {
+					t.Errorf("hub = %+v", c.Hub)
+				}
+			},
+		},
+		{
+			name: "hub ca_file alone",
+			yaml: httpsHub + "  ca_file: " + pemFile + "\n",
+		},
+		{
+			name:    "hub cert_file without key_file",
+			yaml:    httpsHub + "  cert_file: " + pemFile + "\n",
+			wantErr: "hub.key_file: required with hub.cert_file",
+		},
+		{
+			name:    "hub key_file without cert_file",
+			yaml:    httpsHub + "  key_file: " + pemFile + "\n",
+			wantErr: "hub.cert_file: required with hub.key_file",
+		},
+		{
+			name:    "hub ca_file missing",
+			yaml:    httpsHub + "  ca_file: /nonexistent/ca.pem\n",
+			wantErr: "hub.ca_file: stat /nonexistent/ca.pem",
+		},
+		{
+			name:    "hub key_file missing",
+			yaml:    httpsHub + "  cert_file: " + pemFile + "\n  key_file: /nonexistent/agent.key\n",
+			wantErr: "hub.key_file: stat /nonexistent/agent.key",
+		},
+		{
+			name:    "hub cert_file a directory",
+			yaml:    httpsHub + "  cert_file: " + keyDir + "\n  key_file: " + pemFile + "\n",
+			wantErr: "hub.cert_file: " + keyDir + ": not a regular file",
+		},
+		{
+			name:    "hub tls without an https hub",
+			yaml:    minimal + "  ca_file: " + pemFile + "\n",
+			wantErr: "hub.ca_file: set, but no hub URL is https",
+		},
+		{
+			name:    "hub client certificate without an https hub",
+			yaml:    httpsHub + "  cert_file: " + pemFile + "\n  key_file: " + pemFile + "\n",
+			env:     env("AGENT_HUB_URL", "http://hub:7000"),
+			wantErr: "hub.cert_file: set, but no hub URL is https",
+		},
+		{
+			name: "hub tls with one https hub among others",
+			yaml: minimal + "  urls: [\"https://hub-2:7443\"]\n  ca_file: " + pemFile + "\n",
 		},
 		{
 			name:    "metrics_listen must differ from listen",

@@ -113,7 +113,42 @@ func (h *Hub) validate() error {
 	if h.Token == "" && h.TokenFile == "" {
 		return &FieldError{"hub.token_file", "required (or set " + EnvToken + ")"}
 	}
-	return nil
+	return h.validateTLS()
+}
+
+// validateTLS checks hub.ca_file, hub.cert_file and hub.key_file: the pair goes together, the
+// files exist, and some hub URL is https (they apply to nothing else, and a client certificate
+// set for plain HTTP is a mistake better caught than ignored).
+func (h *Hub) validateTLS() error {
+	switch {
+	case h.CertFile != "" && h.KeyFile == "":
+		return &FieldError{"hub.key_file", "required with hub.cert_file"}
+	case h.KeyFile != "" && h.CertFile == "":
+		return &FieldError{"hub.cert_file", "required with hub.key_file"}
+	}
+	for _, f := range []struct{ key, path string }{{"hub.ca_file", h.CAFile}, {"hub.cert_file", h.CertFile}, {"hub.key_file", h.KeyFile}} {
+		if f.path == "" {
+			continue
+		}
+		if fi, err := os.Stat(f.path); err != nil {
+			return &FieldError{f.key, err.Error()}
+		} else if !fi.Mode().IsRegular() {
+			return &FieldError{f.key, f.path + ": not a regular file"}
+		}
+	}
+	if !h.TLS() {
+		return nil
+	}
+	for _, u := range h.ReportURLs() {
+		if strings.HasPrefix(strings.ToLower(u), "https://") {
+			return nil
+		}
+	}
+	key := "hub.ca_file"
+	if h.CAFile == "" {
+		key = "hub.cert_file"
+	}
+	return &FieldError{key, "set, but no hub URL is https: TLS settings apply to https hubs only"}
 }
 
 // validate checks the gossip section, reading the key file so that a missing or bad key stops

@@ -7,6 +7,7 @@ package hubclient
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,7 +39,7 @@ type SenderConfig struct {
 	URLs         []string       // hub base URLs in failover order; required. The token goes to these only.
 	Token        TokenSource    // required
 	UserAgent    string         // e.g. "centralhub-agent/1.2.3"
-	Client       *http.Client   // default: NewHTTPClient()
+	Client       *http.Client   // default: NewHTTPClient(nil)
 	QueueSize    int            // reports held while the hub is away; default DefaultQueueSize
 	Backoff      backoff.Config // retry delays; zero: 500ms base, 30s cap, full jitter
 	FlushTimeout time.Duration  // bound on the final flush at stop; default DefaultFlushTimeout
@@ -68,10 +69,14 @@ type Liveness interface {
 }
 
 // NewHTTPClient returns the client a Sender uses by default: a DefaultHTTPTimeout bound on each
-// request, no redirects followed (the token must not travel to another URL), and proxies from
-// the environment for https hubs only, so a token never crosses a proxy in clear text.
-func NewHTTPClient() *http.Client {
+// request, no redirects followed (the token must not travel to another URL), proxies from the
+// environment for https hubs only, so a token never crosses a proxy in clear text, and tc for
+// https hubs (Go's defaults when nil; see NewTLSConfig).
+func NewHTTPClient(tc *tls.Config) *http.Client {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
+	if tc != nil {
+		transport.TLSClientConfig = tc
+	}
 	transport.Proxy = func(req *http.Request) (*url.URL, error) {
 		if req.URL.Scheme != "https" {
 			return nil, nil
@@ -126,7 +131,7 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 		s.urls = append(s.urls, strings.TrimRight(base, "/")+protocol.ReportPath)
 	}
 	if s.client == nil {
-		s.client = NewHTTPClient()
+		s.client = NewHTTPClient(nil)
 	}
 	if s.cfg.QueueSize <= 0 {
 		s.cfg.QueueSize = DefaultQueueSize

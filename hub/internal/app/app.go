@@ -7,8 +7,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,6 +38,7 @@ type App struct {
 	registry *registry.Registry
 	server   *http.Server
 	ln       net.Listener
+	tls      *serverTLS // nil when the hub serves plain HTTP
 	stopping atomic.Bool
 	gossip   *gossip.Gossip      // nil when gossip is off
 	watcher  *membership.Watcher // nil when gossip is off
@@ -57,6 +61,17 @@ func New(ctx context.Context, cfg Config, keys *auth.Keys, log *slog.Logger) (*A
 		return nil, err
 	}
 	a := &App{cfg: cfg, log: log, started: time.Now()}
+	// The TLS files are read before anything is opened, so a bad one fails at once.
+	var err error
+	if cfg.TLS.On() {
+		if a.tls, err = newServerTLS(cfg.TLS, log); err != nil {
+			return nil, err
+		}
+	}
+	fwdTLS, err := forwardTLS(cfg.TLS.CAFile)
+	if err != nil {
+		return nil, err
+	}
 	hubID := newHubID()
 	store, where, err := openStore(ctx, &cfg, hubID, log)
 	if err != nil {
@@ -95,7 +110,7 @@ func New(ctx context.Context, cfg Config, keys *auth.Keys, log *slog.Logger) (*A
 	if pg, ok := store.(*postgres.Store); ok {
 		apiURL := cfg.APIURL
 		if apiURL == "" {
-			apiURL = defaultAPIURL(ln.Addr().String())
+			apiURL = defaultAPIURL(ln.Addr().String(), cfg.TLS.On())
 		}
 		a.cluster = newCluster(pg, reg, a.alerting, apiURL, cfg.Gossip.Bind != "", log)
 		log.Info("sharing the database with other hubs", "hub", hubID, "api_url", apiURL)
@@ -120,6 +135,13 @@ func New(ctx context.Context, cfg Config, keys *auth.Keys, log *slog.Logger) (*A
 		// Desired configs are read from the store on every request, and answered from the
 		// last copy read or written while it is away.
 		Configs: httpapi.NewConfigMemory(store),
+		// With client CAs, the agent routes need a verified client certificate on top of
+		// the token; every other route goes on with tokens alone.
+		RequireClientCert: cfg.TLS.ClientCAFile != "",
+		ForwardTLS:        fwdTLS,
+	}
+	if b, ok := store.(httpapi.Backuper); ok { // the embedded store; PostgreSQL has pg_dump
+		apiCfg.Backup = b
 	}
 	broker := events.NewBroker(events.BrokerConfig{})
 	apiCfg.Events = broker
@@ -147,6 +169,9 @@ func New(ctx context.Context, cfg Config, keys *auth.Keys, log *slog.Logger) (*A
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	if a.tls != nil {
+		a.server.TLSConfig = a.tls.config()
+	}
 	a.server.RegisterOnShutdown(api.StopStreams)
 	return a, nil
 }
@@ -159,6 +184,40 @@ func buildInfo() prometheus.Collector {
 
 // Addr is the address the API listens on (useful with port 0).
 func (a *App) Addr() string { return a.ln.Addr().String() }
+
+// Scheme is how the API is reached: "https" with TLS on, else "http".
+func (a *App) Scheme() string {
+	if a.tls != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// ReloadTLS reads the TLS certificate, key and client CAs from their files again, as SIGHUP
+// does: the next handshakes use them, and connections already open are kept. When a file
+// cannot be used, the hub goes on with what it had, logs why and returns the error.
+func (a *App) ReloadTLS() error {
+	if a.tls == nil {
+		return errTLSOff
+	}
+	return a.tls.reload()
+}
+
+// watchHangup reloads TLS on every signal hup delivers (SIGHUP) until stop is closed.
+func (a *App) watchHangup(hup <-chan os.Signal, stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case <-hup:
+		}
+		if a.tls == nil {
+			a.log.Info("SIGHUP: nothing to reload (tls is off)")
+			continue
+		}
+		_ = a.tls.reload() // it logs the outcome
+	}
+}
 
 // Registry is the hub's registry, for in-process tests and tools.
 func (a *App) Registry() *registry.Registry { return a.registry }
@@ -250,9 +309,23 @@ func (a *App) Run(ctx context.Context) error {
 		wg.Wait()
 	}()
 
+	// SIGHUP re-reads the TLS files. It is caught from before the listener serves until Run
+	// returns, so a SIGHUP to a serving hub never stops it.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	hupStop, hupDone := make(chan struct{}), make(chan struct{})
+	go func() { defer close(hupDone); a.watchHangup(hup, hupStop) }()
+	defer func() { signal.Stop(hup); close(hupStop); <-hupDone }()
+
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- a.server.Serve(a.ln) }()
-	a.log.Info("hub serving", "addr", a.Addr(), "version", Version, "store", a.storeName)
+	go func() {
+		if a.tls != nil {
+			serveErr <- a.server.ServeTLS(a.ln, "", "") // the certificate comes from TLSConfig
+			return
+		}
+		serveErr <- a.server.Serve(a.ln)
+	}()
+	a.log.Info("hub serving", "addr", a.Addr(), "scheme", a.Scheme(), "version", Version, "store", a.storeName)
 
 	var runErr error
 	select {

@@ -35,6 +35,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		err = keys(ctx, args[1:], stdout, stderr, getenv)
 	case "migrate":
 		err = migrate(ctx, args[1:], stdout, stderr, getenv)
+	case "status", "services", "alerts", "ack":
+		return ops(ctx, args[0], args[1:], stdout, stderr, getenv)
+	case "healthcheck":
+		err = healthcheck(ctx, args[1:], stdout, stderr, getenv)
+	case "backup":
+		err = backup(ctx, args[1:], stdout, stderr, getenv)
 	case "version", "--version":
 		fmt.Fprintln(stdout, Version)
 	case "help", "-h", "--help":
@@ -60,6 +66,16 @@ commands:
   token issue    sign a token (hub token issue --help)
   keys           rotate the gossip key across the cluster: list, install, use, remove (hub keys)
   migrate        bring a PostgreSQL schema up to date, or show where it stands: up, status
+  status         overall status, counts, firing alerts and the worst services; exit code 0 healthy,
+                 1 degraded, 2 unhealthy, 3 unknown or unreadable (hub status --help)
+  services       services worst first, or one service's instances and checks (--service NAME)
+  alerts         alerts, firing first (--state, --component, --service, --limit)
+  ack            acknowledge the firing alerts on a component: hub ack COMPONENT --comment TEXT
+                 [--expires-in 2h]; --remove un-acknowledges
+                 status, services, alerts and ack take --url (env HUB_URL), --token-file (or env
+                 HUB_TOKEN), --tenant, --ca-file (env HUB_CA_FILE), --json and --timeout
+  backup         copy a running hub's embedded store into a verified file: hub backup --out FILE
+  healthcheck    GET this host's /health, exit 0 on 200: the container image's HEALTHCHECK
   version        print the version
 `
 
@@ -95,7 +111,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "dev mode: API on http://%s\ndev mode: admin token (24h): %s\n", a.Addr(), tok)
+		fmt.Fprintf(stdout, "dev mode: API on %s://%s\ndev mode: admin token (24h): %s\n", a.Scheme(), a.Addr(), tok)
 	}
 	return a.Run(ctx)
 }
@@ -104,6 +120,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 func parseServe(args []string, stderr io.Writer, getenv env) (Config, string, error) {
 	first := flag.NewFlagSet("serve", flag.ContinueOnError)
 	first.SetOutput(stderr)
+	first.Usage = serveUsage(first)
 	configPath := first.String("config", "", "hub configuration file (YAML)")
 	scratch := DefaultConfig()
 	scratch.bindFlags(first)

@@ -51,9 +51,9 @@ func newHubID() string {
 	return host + "-" + hex.EncodeToString(b)
 }
 
-// defaultAPIURL is where other hubs reach this one when api_url is not set: listen's host when
-// it names one, else the machine's host name.
-func defaultAPIURL(listen string) string {
+// defaultAPIURL is where other hubs reach this one when api_url is not set: https with TLS on,
+// else http, and listen's host when it names one, else the machine's host name.
+func defaultAPIURL(listen string, https bool) string {
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
 		return ""
@@ -61,7 +61,11 @@ func defaultAPIURL(listen string) string {
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host, _ = os.Hostname()
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	scheme := "http://"
+	if https {
+		scheme = "https://"
+	}
+	return scheme + net.JoinHostPort(host, port)
 }
 
 // leader answers the API's question: does this hub lead, and else where does the leader serve.

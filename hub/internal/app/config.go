@@ -34,6 +34,7 @@ type Config struct {
 	Gossip        GossipConfig   `yaml:"gossip"`
 	Alerts        AlertsConfig   `yaml:"alerts"`
 	History       HistoryConfig  `yaml:"history"`
+	TLS           TLSConfig      `yaml:"tls"`
 	// DatabaseURL selects the PostgreSQL store (postgres://user:pass@host:5432/db); the
 	// embedded store in DataDir when empty. DatabaseURLFile names a file holding it instead.
 	DatabaseURL     string `yaml:"database_url"`
@@ -68,6 +69,36 @@ type RegistryConfig struct {
 type IngestConfig struct {
 	MaxBody         ByteSize `yaml:"max_body"`          // report body cap
 	RatePerInstance float64  `yaml:"rate_per_instance"` // reports/s per instance before 429
+}
+
+// TLSConfig is the tls section: HTTPS on listen, client certificates asked of agents, and the
+// roots trusted for requests to other hubs. TLS is off while CertFile is empty. The serving
+// certificate, its key and the client CAs are read at start and again on SIGHUP.
+type TLSConfig struct {
+	CertFile string `yaml:"cert_file"` // PEM certificate (chain) served on listen; with KeyFile
+	KeyFile  string `yaml:"key_file"`  // its PEM private key
+	// ClientCAFile holds the PEM CAs a client certificate must chain to. With it the listener
+	// verifies a certificate when one is presented, and the agent routes refuse a request
+	// without one; every other route goes on with tokens alone. Needs CertFile.
+	ClientCAFile string `yaml:"client_ca_file"`
+	// CAFile holds PEM CAs trusted, besides the system's, when this hub forwards a change to
+	// the leading hub at an https api_url. Read at start.
+	CAFile string `yaml:"ca_file"`
+}
+
+// On reports whether the hub serves HTTPS.
+func (t *TLSConfig) On() bool { return t.CertFile != "" }
+
+func (t *TLSConfig) validate() error {
+	switch {
+	case t.CertFile != "" && t.KeyFile == "":
+		return errors.New("tls.key_file (--tls-key-file): required with tls.cert_file")
+	case t.KeyFile != "" && t.CertFile == "":
+		return errors.New("tls.cert_file (--tls-cert-file): required with tls.key_file")
+	case t.ClientCAFile != "" && t.CertFile == "":
+		return errors.New("tls.client_ca_file (--tls-client-ca-file): needs tls.cert_file and tls.key_file: client certificates are asked for over HTTPS only")
+	}
+	return nil
 }
 
 // HistoryConfig is the history section.
@@ -172,6 +203,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateDatabase(); err != nil {
+		return err
+	}
+	if err := c.TLS.validate(); err != nil {
 		return err
 	}
 	return c.Alerts.validate()
@@ -298,6 +332,18 @@ func (c *Config) applyEnv(getenv env) error {
 	if v, ok := getenv("HUB_ALERTMANAGER_URL"); ok {
 		c.Alerts.AlertmanagerURL = v
 	}
+	if v, ok := getenv("HUB_TLS_CERT_FILE"); ok {
+		c.TLS.CertFile = v
+	}
+	if v, ok := getenv("HUB_TLS_KEY_FILE"); ok {
+		c.TLS.KeyFile = v
+	}
+	if v, ok := getenv("HUB_TLS_CLIENT_CA_FILE"); ok {
+		c.TLS.ClientCAFile = v
+	}
+	if v, ok := getenv("HUB_TLS_CA_FILE"); ok {
+		c.TLS.CAFile = v
+	}
 	return nil
 }
 
@@ -352,26 +398,31 @@ func ParseByteSize(s string) (int64, error) {
 }
 
 // bindFlags binds the serve flags to c. The command line is parsed twice: once to find
-// --config, then again over the file's and environment's values, so flags win.
+// --config, then again over the file's and environment's values, so flags win. A flag with an
+// environment variable says so in its usage, "(env HUB_...)": applyEnv reads exactly those.
 func (c *Config) bindFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.Listen, "listen", c.Listen, "address to serve the API on (host:port)")
-	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded store (and --dev's secret)")
+	fs.StringVar(&c.Listen, "listen", c.Listen, "address to serve the API on, host:port (env HUB_LISTEN)")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded store (and --dev's secret) (env HUB_DATA_DIR)")
 	fs.BoolVar(&c.Dev, "dev", c.Dev, "development mode: random secret kept in <data-dir>/dev-secret, admin token printed")
-	fs.BoolVar(&c.MetricsPublic, "metrics-public", c.MetricsPublic, "serve /metrics without a token")
-	fs.StringVar(&c.Log.Level, "log-level", c.Log.Level, "log level: debug, info, warn, error")
+	fs.BoolVar(&c.MetricsPublic, "metrics-public", c.MetricsPublic, "serve /metrics without a token (env HUB_METRICS_PUBLIC)")
+	fs.StringVar(&c.Log.Level, "log-level", c.Log.Level, "log level: debug, info, warn, error (env HUB_LOG_LEVEL)")
 	fs.StringVar(&c.Log.Format, "log-format", c.Log.Format, "log format: json or text")
-	fs.StringVar(&c.Gossip.Bind, "gossip-bind", c.Gossip.Bind, "gossip on this host:port (port 7946 when omitted); gossip is off without it")
+	fs.StringVar(&c.Gossip.Bind, "gossip-bind", c.Gossip.Bind, "gossip on this host:port (port 7946 when omitted); gossip is off without it (env HUB_GOSSIP_BIND)")
 	fs.StringVar(&c.Gossip.Advertise, "gossip-advertise", c.Gossip.Advertise, "host:port other members reach this hub's gossip at (default: --gossip-bind's)")
-	fs.Var(&c.Gossip.Join, "gossip-join", "comma-separated host:port of members to join, retried until one answers")
-	fs.StringVar(&c.Gossip.KeyFile, "gossip-key-file", c.Gossip.KeyFile, "file with the base64 32-byte gossip key (required with --gossip-bind unless --dev)")
+	fs.Var(&c.Gossip.Join, "gossip-join", "comma-separated host:port of members to join, retried until one answers (env HUB_GOSSIP_JOIN)")
+	fs.StringVar(&c.Gossip.KeyFile, "gossip-key-file", c.Gossip.KeyFile, "file with the base64 32-byte gossip key (required with --gossip-bind unless --dev) (env HUB_GOSSIP_KEY_FILE)")
 	fs.StringVar(&c.Gossip.KeyringFile, "gossip-keyring-file", c.Gossip.KeyringFile, "where rotated gossip keys persist (default <data-dir>/gossip-keyring)")
 	fs.StringVar(&c.Gossip.Profile, "gossip-profile", c.Gossip.Profile, "gossip timing profile: lan (default), wan or local")
 	fs.StringVar(&c.Gossip.APIAddress, "gossip-api-address", c.Gossip.APIAddress, "host:port agents reach this hub's API at, told to them by gossip (default: from --listen and the gossip address)")
-	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "PostgreSQL URL (postgres://user:pass@host:5432/db): use PostgreSQL instead of the embedded store; prefer HUB_DATABASE_URL or --database-url-file, which keep the password off the command line")
-	fs.StringVar(&c.DatabaseURLFile, "database-url-file", c.DatabaseURLFile, "file holding the PostgreSQL URL")
-	fs.StringVar(&c.APIURL, "api-url", c.APIURL, "URL other hubs on the same database reach this hub's API at (default http://<listen host or host name>:<port>)")
+	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "PostgreSQL URL (postgres://user:pass@host:5432/db): use PostgreSQL instead of the embedded store; prefer HUB_DATABASE_URL or --database-url-file, which keep the password off the command line (env HUB_DATABASE_URL)")
+	fs.StringVar(&c.DatabaseURLFile, "database-url-file", c.DatabaseURLFile, "file holding the PostgreSQL URL (env HUB_DATABASE_URL_FILE)")
+	fs.StringVar(&c.APIURL, "api-url", c.APIURL, "URL other hubs on the same database reach this hub's API at (default http(s)://<listen host or host name>:<port>) (env HUB_API_URL)")
 	fs.BoolVar(&c.Migrate, "migrate", c.Migrate, "apply pending database migrations at start (PostgreSQL); --migrate=false refuses a schema behind this hub's")
-	fs.StringVar(&c.Alerts.AlertmanagerURL, "alertmanager-url", c.Alerts.AlertmanagerURL, "push alerts to this Prometheus Alertmanager (its v2 API), e.g. http://127.0.0.1:9093")
+	fs.StringVar(&c.Alerts.AlertmanagerURL, "alertmanager-url", c.Alerts.AlertmanagerURL, "push alerts to this Prometheus Alertmanager (its v2 API), e.g. http://127.0.0.1:9093 (env HUB_ALERTMANAGER_URL)")
+	fs.StringVar(&c.TLS.CertFile, "tls-cert-file", c.TLS.CertFile, "serve HTTPS (only) on --listen with this PEM certificate (chain); re-read on SIGHUP (env HUB_TLS_CERT_FILE)")
+	fs.StringVar(&c.TLS.KeyFile, "tls-key-file", c.TLS.KeyFile, "PEM private key of --tls-cert-file; re-read on SIGHUP (env HUB_TLS_KEY_FILE)")
+	fs.StringVar(&c.TLS.ClientCAFile, "tls-client-ca-file", c.TLS.ClientCAFile, "PEM CAs of agents' client certificates: verify a certificate when one is presented, and refuse agent routes without one; re-read on SIGHUP (env HUB_TLS_CLIENT_CA_FILE)")
+	fs.StringVar(&c.TLS.CAFile, "tls-ca-file", c.TLS.CAFile, "PEM CAs trusted, besides the system's, for requests to other hubs at https URLs (env HUB_TLS_CA_FILE)")
 	fs.Func("shutdown-delay", "how long /ready answers 503 before the listener closes on SIGTERM (e.g. 5s)", func(v string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -380,6 +431,26 @@ func (c *Config) bindFlags(fs *flag.FlagSet) {
 		c.ShutdownDelay = Duration(d)
 		return nil
 	})
+}
+
+// serveUsageHeader comes before the flags in `hub serve -h`: what the flags do not show.
+const serveUsageHeader = `usage: hub serve [--config hub.yaml] [flags]
+
+Settings come in layers: defaults, then the --config file (YAML), then the environment, then flags.
+The JWT secret that signs and verifies tokens is never a flag: it comes from HUB_JWT_SECRET, or
+from the file named by HUB_JWT_SECRET_FILE (one line); with --dev and neither set, from
+<data-dir>/dev-secret. SIGHUP re-reads the TLS certificate, key and client CAs; SIGTERM or SIGINT
+stops the hub.
+
+flags:
+`
+
+// serveUsage prints serveUsageHeader and fs's flags to fs's output.
+func serveUsage(fs *flag.FlagSet) func() {
+	return func() {
+		fmt.Fprint(fs.Output(), serveUsageHeader)
+		fs.PrintDefaults()
+	}
 }
 
 // devSecretPath is where --dev keeps its secret.

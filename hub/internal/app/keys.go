@@ -26,7 +26,7 @@ Rotates the gossip encryption key across the cluster through a running hub's adm
   hub keys install --key-file NEW    add NEW to every member's keyring
   hub keys use     --key-file NEW    encrypt with NEW everywhere
   hub keys remove  --key-file OLD    drop OLD everywhere (not the key in use)
-Flags: --hub URL (env HUB_URL, default http://127.0.0.1:7000), --token-file F (or env HUB_TOKEN).
+Flags: --hub URL or --url URL (env HUB_URL, default http://127.0.0.1:7000), --token-file F (or env HUB_TOKEN).
 Keys are read from files, never from the command line, so they do not show in ps or shell history.
 `
 
@@ -45,9 +45,11 @@ func keys(ctx context.Context, args []string, stdout, stderr io.Writer, getenv e
 	fs := flag.NewFlagSet("keys "+action, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	hubURL := fs.String("hub", envOr(getenv, "HUB_URL", "http://127.0.0.1:7000"), "base URL of a running hub")
+	fs.StringVar(hubURL, "url", *hubURL, "the same as --hub, as the other client commands spell it")
 	tokenFile := fs.String("token-file", "", "file with an admin token of every tenant (default: env HUB_TOKEN)")
 	keyFile := fs.String("key-file", "", "file with the base64 32-byte key (install, use, remove)")
 	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for the cluster's answer")
+	caFile := fs.String("ca-file", envOr(getenv, "HUB_CA_FILE", ""), "PEM CA certificates to verify an https hub with, besides the system's (env HUB_CA_FILE)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -83,7 +85,11 @@ func keys(ctx context.Context, args []string, stdout, stderr io.Writer, getenv e
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error {
+	transport, err := cliTransport(*caFile)
+	if err != nil {
+		return err
+	}
+	client := &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse // never resend a key or token to wherever a redirect points
 	}}
 	resp, err := client.Do(req)

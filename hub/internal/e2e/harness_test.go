@@ -152,18 +152,24 @@ func startHub(t *testing.T, dataDir, listen string, extra ...string) *hubProc {
 	args := append([]string{"serve", "--data-dir", dataDir, "--listen", listen}, extra...)
 	p := start(t, "hub", []string{"HUB_JWT_SECRET=" + secret}, hubBin, args...)
 	h := &hubProc{proc: p, url: "http://" + listen, dataDir: dataDir}
-	eventually(t, 20*time.Second, "hub ready", func() error {
-		res, err := http.Get(h.url + "/ready")
+	waitOK(t, 20*time.Second, "hub ready", h.url+"/ready")
+	return h
+}
+
+// waitOK polls url until it answers 200.
+func waitOK(t *testing.T, within time.Duration, what, url string) {
+	t.Helper()
+	eventually(t, within, what, func() error {
+		res, err := http.Get(url)
 		if err != nil {
 			return err
 		}
 		res.Body.Close()
 		if res.StatusCode != 200 {
-			return fmt.Errorf("ready: %d", res.StatusCode)
+			return fmt.Errorf("%s: %d", url, res.StatusCode)
 		}
 		return nil
 	})
-	return h
 }
 
 // agentConfig writes an agent YAML file and its token file; checks is YAML for the checks list.
@@ -329,4 +335,14 @@ func (tg *target) down() {
 		_ = tg.srv.Close()
 		tg.srv = nil
 	}
+}
+
+// lacks skips a test that lacks a tool or a server, saying what, or fails it under CI=true,
+// where .ci/run provides everything.
+func lacks(t *testing.T, what string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatal(what)
+	}
+	t.Skip(what)
 }

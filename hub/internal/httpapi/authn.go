@@ -38,6 +38,29 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 	})
 }
 
+// errClientCertRequired is the answer of an agent route to a request without a verified client
+// certificate when the hub requires one. 403, not 401: the token was fine, and a 401 would
+// send the agent to re-read it.
+var errClientCertRequired = &Error{Status: http.StatusForbidden, Message: "client certificate required"}
+
+// requireClientCert lets through, when Config.RequireClientCert is set, only a request whose
+// TLS connection presented a client certificate that the listener verified against its client
+// CAs; anything else gets 403 and counts as centralhub_auth_failures_total{reason="client_cert"}.
+// Any certificate from those CAs will do: it is not tied to the token's service or instance.
+func (s *Server) requireClientCert(next http.Handler) http.Handler {
+	if !s.cfg.RequireClientCert {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
+			s.metrics.authFailures.WithLabelValues("client_cert").Inc()
+			s.writeError(w, r, errClientCertRequired)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // require lets through a principal whose role allows want (viewer < operator < admin).
 func (s *Server) require(want auth.Role) func(http.Handler) http.Handler {
 	return s.roleCheck(func(c *auth.Claims) bool { return c.Role.Allows(want) }, want)

@@ -541,7 +541,16 @@ func mergeSecrets(key string, v, old any, have bool) (any, error) {
 }
 
 // configReaders lets through that service's agent (checked by the handler, which knows the
-// service) and viewers, operators and admins.
+// service), with a client certificate when the hub requires one of agents, and viewers,
+// operators and admins.
 func (s *Server) configReaders(next http.Handler) http.Handler {
-	return s.roleCheck(func(c *auth.Claims) bool { return c.Role == auth.Agent || c.Role.Allows(auth.Viewer) }, auth.Viewer)(next)
+	agent := s.requireClientCert(next)
+	return s.roleCheck(func(c *auth.Claims) bool { return c.Role == auth.Agent || c.Role.Allows(auth.Viewer) }, auth.Viewer)(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if claimsFrom(r.Context()).Role == auth.Agent {
+				agent.ServeHTTP(w, r)
+				return
+			}
+			next.ServeHTTP(w, r)
+		}))
 }

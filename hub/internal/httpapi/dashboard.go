@@ -73,6 +73,13 @@ func (s *Server) dashboardHealth(w http.ResponseWriter, r *http.Request) error {
 // dashboardSummary is the registry's summary with the alert counts of the token's tenants.
 func (s *Server) dashboardSummary(w http.ResponseWriter, r *http.Request) error {
 	visible, scope := visibility(r)
+	if r.URL.Query().Has("tenant") { // a token of every tenant narrowed to one, as on dashboard/health
+		tenant, err := namedTenant(r)
+		if err != nil {
+			return err
+		}
+		visible, scope = func(t string) bool { return t == tenant }, tenant
+	}
 	sum := s.cfg.Registry.Summary(scope, visible) // a copy; the registry leaves its alerts zero
 	sum.Alerts.Firing, sum.Alerts.Acknowledged = s.cfg.Alerts.Counts(visible)
 	writeJSON(w, http.StatusOK, sum)

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"io"
 	"net/http"
 	"strings"
@@ -17,11 +18,23 @@ const forwardTimeout = 15 * time.Second
 
 var errNoLeader = &Error{Status: http.StatusServiceUnavailable, Message: "no hub leads alerting right now (one takes over within seconds); retry", RetryAfter: 2 * time.Second}
 
+// newForwardClient returns the client of forwarded changes: bounded by forwardTimeout, no
+// redirects followed (the caller's token must not travel elsewhere), and tc's TLS settings for
+// an https leader (Go's defaults when nil).
+func newForwardClient(tc *tls.Config) *http.Client {
+	c := &http.Client{Timeout: forwardTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if tc != nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.TLSClientConfig = tc.Clone()
+		c.Transport = t
+	}
+	return c
+}
+
 // toLeader serves a change to alerts here when this hub leads, and otherwise forwards it,
 // with the caller's token, to the hub that does (which checks the token again) and relays its
 // answer. The caller's role was checked here first.
 func (s *Server) toLeader(next http.Handler) http.Handler {
-	client := &http.Client{Timeout: forwardTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.cfg.Leader == nil {
 			next.ServeHTTP(w, r)
@@ -59,7 +72,7 @@ func (s *Server) toLeader(next http.Handler) http.Handler {
 			}
 		}
 		req.Header.Set(forwardedHeader, "1")
-		res, err := client.Do(req)
+		res, err := s.forward.Do(req)
 		if err != nil {
 			s.log.Warn("the leading hub did not answer a forwarded change", "leader", url, "err", err)
 			s.writeError(w, r, errNoLeader)

@@ -2,13 +2,18 @@ package httpapi_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"io"
+	"log"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/centralhub/centralhub/hub/internal/httpapi"
 	"github.com/centralhub/centralhub/pkg/auth"
+	"github.com/centralhub/centralhub/pkg/tlstest"
 )
 
 // TestChangesGoToTheLeader: on a hub that does not lead, changes to alerts are forwarded with
@@ -68,5 +73,39 @@ func TestChangesGoToTheLeader(t *testing.T) {
 	}
 	if s := leader.alerts.Silences(func(string) bool { return true }); len(s) != 0 {
 		t.Fatalf("the leader still holds %+v", s)
+	}
+}
+
+// TestForwardToAnHTTPSLeader: a leader at an https URL is verified. Trusting the CA of its
+// certificate (tls.ca_file), the follower forwards; with only the system roots it refuses to
+// send the caller's token there and answers 503.
+func TestForwardToAnHTTPSLeader(t *testing.T) {
+	leader := newEnv(t, false)
+	ca := tlstest.NewCA(t, "hubs CA")
+	srv := httptest.NewUnstartedServer(leader.srv.Config.Handler)
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.Server(t, "leader").TLS(t)}, MinVersion: tls.VersionTLS12}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake below
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	leaderAt := func(context.Context) (bool, string, error) { return false, srv.URL, nil }
+
+	trusting := newEnvWith(t, func(c *httpapi.Config) {
+		c.Leader = leaderAt
+		c.ForwardTLS = &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12}
+	})
+	op := trusting.token(auth.Operator, "default", "")
+	if r := trusting.do("POST", "/api/v1/dashboard/silences", op, trusting.silenceJSON("")); r.code != 201 {
+		t.Fatalf("silence through a follower trusting the leader's CA: %d %s", r.code, r.body)
+	}
+	if s := leader.alerts.Silences(func(string) bool { return true }); len(s) != 1 {
+		t.Fatalf("the leader holds %d silences, want the forwarded one", len(s))
+	}
+
+	untrusting := newEnvWith(t, func(c *httpapi.Config) { c.Leader = leaderAt })
+	if r := untrusting.do("POST", "/api/v1/dashboard/silences", op, untrusting.silenceJSON("")); r.code != 503 {
+		t.Fatalf("silence through a follower that cannot verify the leader: %d %s", r.code, r.body)
+	}
+	if s := leader.alerts.Silences(func(string) bool { return true }); len(s) != 1 {
+		t.Fatalf("the leader holds %d silences after an unverified forward, want 1", len(s))
 	}
 }

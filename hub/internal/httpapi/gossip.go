@@ -121,12 +121,13 @@ func (s *Server) changeGossipKey(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// requireAllTenants refuses a token of one tenant: the gossip keyring is cluster-wide.
+// requireAllTenants refuses a token of one tenant: the admin routes (the gossip keyring, the
+// store's backup) are cluster-wide.
 func (s *Server) requireAllTenants(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if c := claimsFrom(r.Context()); c.Tenant != auth.AllTenants {
 			s.metrics.authFailures.WithLabelValues("forbidden").Inc()
-			s.writeError(w, r, forbidden("the gossip keyring is cluster-wide: it needs an admin token of every tenant (*)"))
+			s.writeError(w, r, forbidden("admin routes act on the whole cluster: they need an admin token of every tenant (*)"))
 			return
 		}
 		next.ServeHTTP(w, r)

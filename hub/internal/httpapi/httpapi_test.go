@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -360,15 +361,49 @@ func TestIngestRejects(t *testing.T) {
 	}
 }
 
+// TestRateLimited: the ingest limit is per agent instance. An instance over it gets 429 with a
+// Retry-After of whole seconds, counted as rate_limited, while another instance of the same
+// service, with the same token and reporting between the refused reports in the same (frozen)
+// second, is accepted every time: the runaway spends only its own budget.
 func TestRateLimited(t *testing.T) {
 	e := newEnv(t, false)
 	tok := e.token(auth.Agent, "default", "orders")
-	var last resp
-	for range 25 { // the default is 20/s with a burst of 20, and the clock is frozen
-		last = e.do("POST", "/api/v1/agent/reports", tok, reportJSON(t, "default", "orders", "o1", status.Passing))
+	limited := func() string {
+		m := regexp.MustCompile(`(?m)^centralhub_ingest_rejected_total\{reason="rate_limited"\} (\d+)$`).
+			FindStringSubmatch(e.do("GET", "/metrics", e.token(auth.Metrics, "*", ""), nil).body)
+		if m == nil {
+			t.Fatal("no centralhub_ingest_rejected_total{reason=\"rate_limited\"} in /metrics")
+		}
+		return m[1]
 	}
-	if last.code != 429 || last.header.Get("Retry-After") == "" {
-		t.Fatalf("26th report in a frozen second: %d %s", last.code, last.body)
+	if got := limited(); got != "0" {
+		t.Fatalf("rate_limited before any report: %s", got)
+	}
+	// The default is 20 reports/s with a burst of 20, and the clock is frozen.
+	for i := range 20 {
+		if r := e.do("POST", "/api/v1/agent/reports", tok, reportJSON(t, "default", "orders", "o1", status.Passing)); r.code != 200 {
+			t.Fatalf("report %d of o1, within its burst: %d %s", i+1, r.code, r.body)
+		}
+	}
+	for i := range 15 {
+		r := e.do("POST", "/api/v1/agent/reports", tok, reportJSON(t, "default", "orders", "o1", status.Passing))
+		if r.code != 429 || !strings.Contains(r.body, "too many reports") {
+			t.Fatalf("report %d of o1, over its limit: %d %s", 21+i, r.code, r.body)
+		}
+		if ra, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || ra < 1 {
+			t.Fatalf("Retry-After %q: want whole seconds, at least 1", r.header.Get("Retry-After"))
+		}
+		if r := e.do("POST", "/api/v1/agent/reports", tok, reportJSON(t, "default", "orders", "o2", status.Passing)); r.code != 200 {
+			t.Fatalf("report %d of o2 while o1 is limited: %d %s", i+1, r.code, r.body)
+		}
+	}
+	if got := limited(); got != "15" {
+		t.Fatalf("centralhub_ingest_rejected_total{reason=\"rate_limited\"} = %s, want 15", got)
+	}
+	// A second later o1's bucket has refilled.
+	e.clock.Add(time.Second)
+	if r := e.do("POST", "/api/v1/agent/reports", tok, reportJSON(t, "default", "orders", "o1", status.Passing)); r.code != 200 {
+		t.Fatalf("o1 a second later: %d %s", r.code, r.body)
 	}
 }
 

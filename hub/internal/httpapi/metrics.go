@@ -8,6 +8,8 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/centralhub/centralhub/hub/internal/registry"
 )
 
 // metrics are the API's own Prometheus metrics, labelled by route template, never raw path.
@@ -30,7 +32,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"route"}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "centralhub_auth_failures_total", Help: "Requests refused by authentication (missing, invalid) or authorization (forbidden).",
+			Name: "centralhub_auth_failures_total", Help: "Requests refused by authentication (missing, invalid), authorization (forbidden) or for want of a client certificate on an agent route (client_cert).",
 		}, []string{"reason"}),
 		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "centralhub_ingest_reports_total", Help: "Agent reports accepted, by outcome (stored, heartbeat, ignored, queued).",
@@ -48,8 +50,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			return nil, fmt.Errorf("register http metrics: %w", err)
 		}
 	}
+	// Every series with a known, finite label set exists from the start, at zero, so that
+	// rate() and the alerting rules over them work before the first event.
 	for _, r := range rejectReasons {
 		m.rejected.WithLabelValues(r)
+	}
+	for _, o := range []registry.Outcome{registry.Stored, registry.Heartbeat, registry.Ignored, registry.Queued} {
+		m.reports.WithLabelValues(o.String())
+	}
+	for _, r := range authFailureReasons {
+		m.authFailures.WithLabelValues(r)
 	}
 	return m, nil
 }
@@ -68,6 +78,11 @@ const (
 
 // statusClientClosed is the conventional status for a request its client abandoned.
 const statusClientClosed = 499
+
+// authFailureReasons are the reasons of centralhub_auth_failures_total: no token, a token that
+// does not verify, a valid token whose role or scope does not allow the request, and an agent
+// route called without a verified client certificate where one is required.
+var authFailureReasons = []string{"missing", "invalid", "forbidden", "client_cert"}
 
 var rejectReasons = []string{rejectTooLarge, rejectMalformed, rejectInvalid, rejectVersion, rejectForbidden, rejectRateLimited, rejectUnavailable, rejectCancelled}
 

@@ -4,6 +4,7 @@ package httpapi
 
 import (
 	"context"
+	"crypto/tls"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -70,6 +71,16 @@ type Config struct {
 	// else the API URL of the one that does, where changes to alerts are forwarded. Nil: this
 	// hub always leads.
 	Leader func(ctx context.Context) (self bool, url string, err error)
+	// RequireClientCert makes the agent routes — reports, and a desired config read with an
+	// agent token — refuse (403) a request whose TLS connection presented no verified client
+	// certificate. The listener verifies a certificate when one is presented; the other
+	// routes never ask for one, so browsers and Prometheus go on with tokens alone.
+	RequireClientCert bool
+	// ForwardTLS configures the TLS of changes forwarded to the leading hub at an https URL
+	// (its RootCAs); nil: Go's defaults, the system roots.
+	ForwardTLS *tls.Config
+	// Backup is the embedded store, for GET /api/v1/admin/backup; nil on PostgreSQL.
+	Backup Backuper
 }
 
 // Server routes the hub's HTTP API.
@@ -80,6 +91,7 @@ type Server struct {
 	metrics *metrics
 	ingest  *perfstats.Recorder
 	tokens  *tokenCache
+	forward *http.Client // to the leading hub
 	started time.Time
 
 	streamsDone chan struct{} // closed by StopStreams
@@ -124,6 +136,7 @@ func New(cfg Config) (*Server, error) {
 		ingest: perfstats.New(cfg.Keys.Now), tokens: newTokenCache(cfg.Keys), started: time.Now(),
 		streamsDone: make(chan struct{}),
 	}
+	s.forward = newForwardClient(cfg.ForwardTLS)
 	s.routes()
 	return s, nil
 }
@@ -165,7 +178,7 @@ func (s *Server) routes() {
 	r.Handle("/metrics", s.metricsGuard(http.HandlerFunc(s.serveMetrics))).Methods(http.MethodGet)
 
 	agent := r.PathPrefix("/api/v1/agent").Subrouter()
-	agent.Use(s.authenticate, s.requireExact(auth.Agent))
+	agent.Use(s.authenticate, s.requireExact(auth.Agent), s.requireClientCert)
 	agent.Handle(strings.TrimPrefix(protocol.ReportPath, "/api/v1/agent"), s.handle(s.postReport)).Methods(http.MethodPost)
 
 	dash := r.PathPrefix("/api/v1/dashboard").Subrouter()
@@ -200,6 +213,7 @@ func (s *Server) routes() {
 	admin.Use(s.authenticate, s.require(auth.Admin), s.requireAllTenants)
 	admin.Handle("/gossip/keys", s.handle(s.listGossipKeys)).Methods(http.MethodGet)
 	admin.Handle("/gossip/keys", s.handle(s.changeGossipKey)).Methods(http.MethodPost, http.MethodPut, http.MethodDelete)
+	admin.Handle("/backup", s.handle(s.backup)).Methods(http.MethodGet)
 
 	// gorilla/mux loses a method mismatch when a later route of the same router fails on its
 	// path, answering 404; a method-less route per path, registered last, answers 405.
@@ -209,7 +223,7 @@ func (s *Server) routes() {
 		dash: {"/health", "/summary", "/metrics", "/members", "/dependencies", "/dependencies/{service}", "/impact-analysis",
 			"/alerts", "/alerts/{component}/acknowledge", "/silences", "/silences/{id}", "/audit"},
 		conf:  {"/{service}"},
-		admin: {"/gossip/keys"},
+		admin: {"/gossip/keys", "/backup"},
 	} {
 		for _, p := range paths {
 			router.Handle(p, r.MethodNotAllowedHandler)
