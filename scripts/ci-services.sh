@@ -37,12 +37,19 @@ missing=()
 command -v chromium >/dev/null || missing+=(chromium)  # the dependency picture's browser test
 command -v ip >/dev/null || missing+=(iproute2)        # the gossip partition test (ip netns)
 command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)  # the Alertmanager receiver's end-to-end test
+{ command -v promtool >/dev/null && command -v prometheus >/dev/null; } || missing+=(prometheus)  # deploy/prometheus checks and the real-Prometheus scrape test (hub/internal/e2e/prometheus_test.go)
 command -v clickhouse-server >/dev/null || missing+=(clickhouse-server)  # the agent's clickhouse preset test (it starts its own server)
 { command -v java >/dev/null && [ -e /usr/share/java/zookeeper.jar ]; } || missing+=(zookeeperd)   # the agent's zookeeper probe test (it starts its own server)
 if ((${#missing[@]})); then
   echo "installing ${missing[*]}"
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; } ||
     { echo "error: could not install ${missing[*]}" >&2; status=1; }
+fi
+
+# kustomize, for `kustomize build deploy/kubernetes` (hub/internal/e2e/deploy_test.go), built through the Go module proxy.
+if ! command -v kustomize >/dev/null; then
+  echo "installing kustomize"
+  GOBIN=/usr/local/bin go install sigs.k8s.io/kustomize/kustomize/v5@v5.7.1 || { echo "error: could not install kustomize" >&2; status=1; }
 fi
 
 for svc in 5432:postgresql 6379:redis 5672:rabbitmq 1883:mosquitto 4222:nats 3306:mariadb; do
