@@ -28,12 +28,21 @@
 #            one `loadgen gossip` process: kill -9 of a real bin/agent → critical (at 10 and 50
 #            agents), failures declared among 50 agents with both cores busy, convergence of 50
 #            and 200 members started at once, and memberlist's bytes sent per member and second
+#   agents   `loadgen agents`: 10,000 simulated agents reporting every 10 s for 3 minutes against a
+#            hub on the embedded store, 5% flapping, 2% dying and rejoining; the hub's counters
+#            against the generator's and, once the hub has stopped, the store against the last
+#            answered report of each (`loadgen agents-verify`). `scripts/bench.sh agents` runs
+#            this part alone and rewrites only its section of docs/BENCHMARKS.md. (The soak, 30
+#            minutes on PostgreSQL, is `make soak`: scripts/soak.sh.)
 # Raw outputs go to .bench/run-<time>/ (.bench/latest points at the last run); docs/BENCHMARKS.md
 # is rewritten from them by `loadgen doc`, with the exact commands and the machine's facts.
 #
 # Environment:
-#   BENCH_ONLY="ingest summary"  run only these parts; docs/BENCHMARKS.md is then left alone and the
-#                                partial document is written to the run directory only
+#   BENCH_ONLY="ingest summary"  run only these parts (or name them as arguments); docs/BENCHMARKS.md is
+#                                then left alone and the partial document is written to the run
+#                                directory only, except for the agents part alone, which rewrites
+#                                its own section there
+#   BENCH_AGENTS_DURATION=3m                                  the agents part's run
 #   BENCH_DURATION=20s BENCH_THREADS=2 BENCH_CONNECTIONS=32   the wrk runs
 #   BENCH_LATENCY_RATE=10000 BENCH_LATENCY_DURATION=15s       the fixed-rate latency runs
 #   BENCH_SUMMARY_RATE=5000 BENCH_SUMMARY_DURATION=15s        the summary run
@@ -54,8 +63,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ALL_PARTS="go ingest latency summary agent probes gossip"
-PARTS=${BENCH_ONLY:-$ALL_PARTS}
+ALL_PARTS="go ingest latency summary agent probes gossip agents"
+PARTS=${*:-${BENCH_ONLY:-$ALL_PARTS}}
+AGENTS_DURATION=${BENCH_AGENTS_DURATION:-3m}
+AGENTS_FAILED=
 DURATION=${BENCH_DURATION:-20s}
 THREADS=${BENCH_THREADS:-2}
 CONNS=${BENCH_CONNECTIONS:-32}
@@ -593,6 +604,23 @@ bench_gossip() {
   stop_hub
 }
 
+# bench_agents runs `loadgen agents` with one agent per instance of the benchmark fleet,
+# reporting every 10 s for AGENTS_DURATION, against a hub on the embedded store; the store is
+# checked once the hub has stopped (it holds the file's lock while it runs). A lost report fails
+# the run after the document is written.
+bench_agents() {
+  local dir=$RUN/agents
+  log "agents: $INSTANCES agents every 10s for $AGENTS_DURATION"
+  start_hub agents
+  run agents-run "$LOADGEN" agents --url "$HUB_URL" --tokens "$dir/tokens/agent-tokens.txt" --admin-token "$dir/tokens/admin.token" \
+    --agents "$INSTANCES" --per-service "$PER_SERVICE" --interval 10s --duration "$AGENTS_DURATION" --flap 0.05 --die 0.02 \
+    --hub-pid "$HUB_PID" --out-dir "$dir" >&2 || AGENTS_FAILED="loadgen agents failed"
+  stop_hub
+  [[ -s $dir/summary.json ]] || die "agents: loadgen agents wrote no summary; see above"
+  run agents-verify "$LOADGEN" agents-verify --db "$HUB_DIR/centralhub.db" --out-dir "$dir" >&2 ||
+    AGENTS_FAILED="${AGENTS_FAILED:+$AGENTS_FAILED; }the store check failed"
+}
+
 # curl_get URL TOKEN_FILE prints the body of an authenticated GET.
 curl_get() { curl -fsS -H "Authorization: Bearer $(cat "$2")" "$1"; }
 
@@ -601,7 +629,7 @@ need wrk wrk
 need hey hey
 need /usr/bin/time time
 for p in $PARTS; do
-  case $p in go | ingest | latency | summary | agent | probes | gossip) ;; *) die "unknown part $p in BENCH_ONLY (want go, ingest, latency, summary, agent, probes, gossip)" ;; esac
+  case $p in go | ingest | latency | summary | agent | probes | gossip | agents) ;; *) die "unknown part $p (want go, ingest, latency, summary, agent, probes, gossip, agents)" ;; esac
 done
 [[ -x bin/hub ]] || die "bin/hub is missing: run make build"
 want agent && { [[ -x bin/agent ]] || die "bin/agent is missing: run make build (or BENCH_ONLY without agent)"; }
@@ -636,14 +664,22 @@ want summary && bench_summary
 want agent && bench_agent
 want probes && bench_probes
 want gossip && bench_gossip
+want agents && bench_agents
 
+echo "elapsed=$(((SECONDS + 30) / 60)) min ($SECONDS s)" >>"$RUN/machine.txt"
+if [[ $PARTS == agents ]]; then
+  log "rewriting the agents section of docs/BENCHMARKS.md"
+  "$LOADGEN" doc --run "$RUN" --out docs/BENCHMARKS.md --only agents
+  [[ -z $AGENTS_FAILED ]] || die "agents: $AGENTS_FAILED; see $RUN/agents/summary.json"
+  exit 0
+fi
 if [[ $PARTS == "$ALL_PARTS" ]]; then
   out=docs/BENCHMARKS.md
 else
   out=$RUN/BENCHMARKS.md
   log "partial run (BENCH_ONLY=$PARTS): docs/BENCHMARKS.md left alone"
 fi
-echo "elapsed=$(((SECONDS + 30) / 60)) min ($SECONDS s)" >>"$RUN/machine.txt"
 log "writing $out"
 "$LOADGEN" doc --run "$RUN" --out "$out"
 [[ $out == "$RUN/BENCHMARKS.md" ]] || cp "$out" "$RUN/BENCHMARKS.md"
+[[ -z $AGENTS_FAILED ]] || die "agents: $AGENTS_FAILED; see $RUN/agents/summary.json"

@@ -89,6 +89,7 @@ type docWriter struct {
 	r      *benchRun
 	body   strings.Builder
 	checks []check
+	kept   []string // target rows of marked sections carried over from the previous document
 	failed []string // measurements that did not complete
 }
 
@@ -105,11 +106,14 @@ func (d *docWriter) cmd(names ...string) {
 	d.p("```\n")
 }
 
-// doc writes the benchmark document from a bench.sh run directory.
+// doc writes the benchmark document from a bench.sh run directory, or with --only one marked
+// section of an existing document from a run that has its results (soak.sh's, or bench.sh's
+// agents part alone).
 func doc(_ context.Context, args []string, stdout io.Writer) error {
 	fs := newFlags("doc")
-	dir := fs.String("run", "", "the run directory bench.sh wrote (required)")
+	dir := fs.String("run", "", "the run directory bench.sh (or soak.sh) wrote (required)")
 	out := fs.String("out", "", "write the document here (required)")
+	only := fs.String("only", "", "rewrite only this section (soak or agents) and its target rows in the existing --out document")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -124,11 +128,26 @@ func doc(_ context.Context, args []string, stdout io.Writer) error {
 	if r.commands, r.order, err = readKV(r.path("commands.txt"), "\t"); err != nil {
 		return err
 	}
+	if *only != "" {
+		rows, err := docOnly(r, *only, *out)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "rewrote the %s section of %s:\n%s\n", *only, *out, strings.Join(rows, "\n"))
+		return nil
+	}
 	d := &docWriter{r: r}
 	for _, section := range []func(*docWriter) error{ingestSection, latencySection, summarySection, agentSection, probesSection, gossipSection, goBenchSection} {
 		if err := section(d); err != nil {
 			return err
 		}
+	}
+	old, err := os.ReadFile(*out)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("read the previous document: %w", err)
+	}
+	if err := writeMarkedSections(d, string(old)); err != nil {
+		return err
 	}
 
 	var doc strings.Builder
@@ -151,14 +170,13 @@ func doc(_ context.Context, args []string, stdout io.Writer) error {
 		"one after the other, in the same run.\n\n", m["nproc"])
 	fmt.Fprintf(&doc, "## Targets\n\n| figure | target | this run | |\n|---|---|---|---|\n")
 	for _, c := range d.checks {
-		mark := "met"
-		if !c.met {
-			mark = "**missed**"
-		}
-		fmt.Fprintf(&doc, "| %s | %s | %s | %s |\n", c.what, c.target, c.got, mark)
+		fmt.Fprintf(&doc, "%s\n", c.render())
+	}
+	for _, row := range d.kept {
+		fmt.Fprintf(&doc, "%s\n", row)
 	}
 	for _, f := range d.failed {
-		fmt.Fprintf(&doc, "| %s | | not measured | **missing** |\n", f)
+		fmt.Fprintf(&doc, "%s\n", missingRow(f))
 	}
 	doc.WriteString("\n")
 	doc.WriteString(d.body.String())
@@ -633,7 +651,8 @@ func readGNUTime(path string) (timeStats, error) {
 	return st, nil
 }
 
-// agentHealth is the part of the hub's dashboard/health answer the agent section checks.
+// agentHealth is the part of the hub's dashboard/health answer the agent, gossip and agents
+// sections check.
 type agentHealth struct {
 	Services []struct {
 		Name      string `json:"name"`

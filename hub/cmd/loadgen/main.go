@@ -2,8 +2,9 @@
 // handler that ingest throughput is compared with, signs the tokens the load needs, registers
 // the benchmark fleet, sends fixed-rate background load, waits for the hub's write queue to
 // drain, checks the store file afterwards, serves the agent benchmark's check targets, measures
-// gossip against a hub with many members in one process, and writes docs/BENCHMARKS.md from
-// the results.
+// gossip against a hub with many members in one process, simulates a fleet of agents reporting
+// at their intervals (flapping, dying and rejoining) for the 10,000-agent part and the soak
+// (`make soak`, scripts/soak.sh), and writes docs/BENCHMARKS.md from the results.
 //
 // Usage: loadgen <command> [flags]; `loadgen <command> -h` lists a command's flags.
 package main
@@ -40,6 +41,8 @@ var commands = []command{
 	{"verify", "check the store file against what a wrk run sent", verify},
 	{"serve-targets", "serve TCP and HTTP listeners for the agent's checks", serveTargets},
 	{"gossip", "measure gossip against a hub: failure detection, false failures, convergence, bandwidth", gossipBench},
+	{"agents", "simulate agents reporting at their intervals, some flapping, dying and rejoining; check nothing was lost", agents},
+	{"agents-verify", "check a stopped hub's store against what an agents run was answered", agentsVerify},
 	{"doc", "write docs/BENCHMARKS.md from a run's results", doc},
 }
 
