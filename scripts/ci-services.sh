@@ -37,6 +37,7 @@ missing=()
 command -v chromium >/dev/null || missing+=(chromium)  # the dependency picture's browser test
 command -v ip >/dev/null || missing+=(iproute2)        # the gossip partition test (ip netns)
 command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)  # the Alertmanager receiver's end-to-end test
+command -v pg_restore >/dev/null || missing+=(postgresql-client)  # the PostgreSQL backup/restore test (pg_dump, pg_restore)
 { command -v promtool >/dev/null && command -v prometheus >/dev/null; } || missing+=(prometheus)  # deploy/prometheus checks and the real-Prometheus scrape test (hub/internal/e2e/prometheus_test.go)
 command -v clickhouse-server >/dev/null || missing+=(clickhouse-server)  # the agent's clickhouse preset test (it starts its own server)
 { command -v java >/dev/null && [ -e /usr/share/java/zookeeper.jar ]; } || missing+=(zookeeperd)   # the agent's zookeeper probe test (it starts its own server)
