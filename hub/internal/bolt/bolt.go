@@ -61,6 +61,11 @@ func Open(dir string) (*Store, error) {
 		// hashmap: smaller, faster commits for the many small transactions ingest makes.
 		NoFreelistSync: true,
 		FreelistType:   bbolt.FreelistMapType,
+		// Map 1 GiB of address space from the start (not memory: pages are read in as used),
+		// so the file grows without a remap until then. A remap waits for every open read
+		// transaction and blocks new ones, which stalled ingest for a few hundred
+		// milliseconds as the file passed 64 MiB under 10,000 agents.
+		InitialMmapSize: 1 << 30,
 	})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
