@@ -322,7 +322,7 @@ func fleetFigures(d *docWriter, s *agentsSummary) {
 	}
 	row(s.Loss.OK, "no report lost: the hub's ingest counters against the generator's answers, per outcome", "equal", noLossText(s))
 	if s.Store != nil {
-		row(s.Store.OK, "the store ("+storeLabel(s.Store.Store)+") holds every instance at the last report answered for it", "all", storeText(s))
+		row(s.Store.OK, "the store ("+storeInText(s.Store.Store)+") holds every instance at the last report answered for it", "all", storeText(s))
 	}
 	row(s.Heap.OK, "hub heap in use after the warm-up (least-squares fit)", "≤ +"+pct(s.MaxHeapGrowth)+" per 10 min", trendText(s.Heap, mibf))
 	row(s.Goroutines.OK, "hub goroutines after the warm-up (least-squares fit)", "within ±"+pct(s.MaxGoroutineChange)+" per 10 min", trendText(s.Goroutines, count))
@@ -445,4 +445,12 @@ func agentsFleetSection(d *docWriter) (bool, error) {
 	d.cmd("agents-hub-serve", "agents-hub-tokens", "agents-run", "agents-verify")
 	d.p("\n")
 	return true, nil
+}
+
+// storeInText names a verified store within a sentence.
+func storeInText(store string) string {
+	if store == "postgres" {
+		return "PostgreSQL"
+	}
+	return "the bbolt file"
 }
