@@ -21,14 +21,23 @@ import (
 // ca, and answers with the common name of the one it got ("" for none).
 func tlsHub(t *testing.T, ca *tlstest.CA) *httptest.Server {
 	t.Helper()
+	return tlsServer(t, ca, tls.VerifyClientCertIfGiven, func(http.ResponseWriter, *http.Request) {})
+}
+
+// tlsServer is an https server with a certificate of ca that verifies client certificates
+// against ca as auth says; it runs before, then answers with the client certificate's common
+// name ("" for none).
+func tlsServer(t *testing.T, ca *tlstest.CA, auth tls.ClientAuthType, before http.HandlerFunc) *httptest.Server {
+	t.Helper()
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		before(w, r)
 		if len(r.TLS.VerifiedChains) > 0 {
 			_, _ = io.WriteString(w, r.TLS.VerifiedChains[0][0].Subject.CommonName)
 		}
 	}))
 	srv.TLS = &tls.Config{
 		Certificates: []tls.Certificate{ca.Server(t, "hub").TLS(t)},
-		ClientAuth:   tls.VerifyClientCertIfGiven, ClientCAs: ca.Pool(), MinVersion: tls.VersionTLS12,
+		ClientAuth:   auth, ClientCAs: ca.Pool(), MinVersion: tls.VersionTLS12,
 	}
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	srv.StartTLS()
@@ -182,20 +191,12 @@ func TestTLSRotationWithBusyConnection(t *testing.T) {
 	dir := t.TempDir()
 	ca := tlstest.NewCA(t, "hub CA")
 	entered, release := make(chan struct{}), make(chan struct{})
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := tlsServer(t, ca, tls.RequireAndVerifyClientCert, func(_ http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
 			close(entered)
 			<-release
 		}
-		_, _ = io.WriteString(w, r.TLS.VerifiedChains[0][0].Subject.CommonName)
-	}))
-	srv.TLS = &tls.Config{
-		Certificates: []tls.Certificate{ca.Server(t, "hub").TLS(t)},
-		ClientAuth:   tls.RequireAndVerifyClientCert, ClientCAs: ca.Pool(), MinVersion: tls.VersionTLS12,
-	}
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
+	})
 
 	certFile, keyFile := ca.Client(t, "agent-1").WriteFiles(t, dir, "agent")
 	c, err := NewHubClient(TLSFiles{CAFile: ca.WriteFile(t, dir, "ca.pem"), CertFile: certFile, KeyFile: keyFile}, discard())
