@@ -308,7 +308,7 @@ type agentsRun struct {
 	start        time.Time
 
 	jobs   chan reportJob
-	probes chan int // fleet numbers of dead agents to ask the hub about
+	probes chan probeJob // dead agents to ask the hub about
 
 	mu       sync.Mutex // guards what follows
 	win      windowCounts
@@ -411,7 +411,7 @@ func newAgentsRun(cfg agentsConfig, progress io.Writer) (*agentsRun, error) {
 		scrapeClient: newHTTPClient(1), probeClient: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second},
 		codes: map[string]uint64{}, progress: progress,
 		jobs:   make(chan reportJob, max(1024, cfg.agents/4)),
-		probes: make(chan int, 256),
+		probes: make(chan probeJob, 256),
 	}, nil
 }
 
@@ -557,7 +557,7 @@ func (r *agentsRun) fire(a *simAgent, now time.Time, rnd *rand.Rand) {
 		r.dead.Add(1)
 	case actProbe:
 		select {
-		case r.probes <- a.j:
+		case r.probes <- probeJob{j: a.j, rejoinAt: a.rejoinAt}:
 		default:
 			r.probesSkipped.Add(1)
 		}
@@ -577,7 +577,11 @@ func (r *agentsRun) worker(ctx context.Context, client *http.Client, seed uint64
 		case code == 0 || code >= 500: // the hub may have applied it
 			a.ack.uncertainBoot, a.ack.uncertainSeq = jb.act.boot, jb.act.seq
 		}
-		if code/100 == 2 && (outcome == "stored") != jb.act.expectStored && outcome != "queued" {
+		want := "heartbeat"
+		if jb.act.expectStored {
+			want = "stored"
+		}
+		if code/100 == 2 && outcome != want && outcome != "queued" { // "ignored": the seqs went wrong
 			r.unexpected.Add(1)
 		}
 		a.busy.Store(false)
@@ -669,11 +673,24 @@ func (r *agentsRun) record(code int, outcome string, err error, lat time.Duratio
 	}
 }
 
+// probeJob is a dead agent to ask the hub about, and when it rejoins.
+type probeJob struct {
+	j        int
+	rejoinAt time.Time
+}
+
 // prober asks the hub about dead agents shortly before they rejoin: by then the hub must have
 // judged each stale (critical, with its heartbeat check).
 func (r *agentsRun) prober(ctx context.Context) {
-	for j := range r.probes {
+	for job := range r.probes {
+		j := job.j
 		stale, err := r.probe(ctx, j)
+		if time.Now().After(job.rejoinAt) {
+			// The probers fell behind: the agent may have rejoined before the hub was asked,
+			// so the answer says nothing about staleness.
+			r.probesSkipped.Add(1)
+			continue
+		}
 		r.probesAsked.Add(1)
 		switch {
 		case err != nil:
@@ -820,24 +837,24 @@ func (r *agentsRun) noteErr(err error) {
 	r.mu.Unlock()
 }
 
-// waitDrained polls the hub's /metrics until no write is pending and returns that scrape.
+// waitDrained polls the hub's /metrics until no write is pending and returns that scrape. A
+// failed scrape is tried again until the time is up.
 func (r *agentsRun) waitDrained(ctx context.Context) (hubSample, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.drainTimeout)
-	defer cancel()
-	for {
-		s, err := scrapeHub(ctx, r.scrapeClient, r.base, r.admin)
-		if err == nil && s.Pending == 0 {
-			return s, nil
-		}
-		select {
-		case <-ctx.Done():
-			if err != nil {
-				return s, fmt.Errorf("wait for the hub's writes to drain: %w", err)
-			}
-			return s, fmt.Errorf("the hub's pending writes were still %.0f after %s", s.Pending, r.cfg.drainTimeout)
-		case <-time.After(50 * time.Millisecond):
-		}
+	var s hubSample
+	var last error
+	err := pollUntil(ctx, 50*time.Millisecond, r.cfg.drainTimeout, "wait for the hub's writes to drain", func() (bool, error) {
+		var err error
+		s, err = scrapeHub(ctx, r.scrapeClient, r.base, r.admin)
+		last = err
+		return err == nil && s.Pending == 0, nil
+	})
+	switch {
+	case err != nil && last != nil:
+		return s, fmt.Errorf("%w; the last scrape: %w", err, last)
+	case err != nil:
+		return s, fmt.Errorf("%w; %.0f writes still pending", err, s.Pending)
 	}
+	return s, nil
 }
 
 // acks returns what the hub last answered for each instance; the workers have stopped.
@@ -892,9 +909,6 @@ func (r *agentsRun) summary(elapsed time.Duration, before, after hubSample) *age
 	hubCounts := map[string]uint64{"rejected": delta(after.Rejected, before.Rejected)}
 	for name := range after.Outcomes {
 		hubCounts[name] = delta(after.Outcomes[name], before.Outcomes[name])
-	}
-	for _, name := range outcomeNames {
-		hubCounts[name] += 0 // every outcome listed, zero or not
 	}
 	s.Loss = compareCounts(gen, hubCounts, r.total.failed)
 	s.ReportsPerSecond = float64(s.OK) / elapsed.Seconds()

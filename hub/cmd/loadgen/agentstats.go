@@ -376,12 +376,7 @@ func judgeP99(windows []agentsWindow, warmup, factor float64) steadiness {
 		return s
 	}
 	s.MaxP99MS = slices.Max(p99s)
-	sorted := slices.Sorted(slices.Values(p99s))
-	n := len(sorted)
-	s.MedianP99MS = sorted[n/2]
-	if n%2 == 0 {
-		s.MedianP99MS = (sorted[n/2-1] + sorted[n/2]) / 2
-	}
+	s.MedianP99MS = median(slices.Sorted(slices.Values(p99s)))
 	if s.MedianP99MS > 0 {
 		s.MaxRatio = s.MaxP99MS / s.MedianP99MS
 	}

@@ -61,18 +61,25 @@ func healthcheck(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	return nil
 }
 
-// defaultHealthURL is /health on loopback at HUB_LISTEN's port (7000 without it), over https
-// when HUB_TLS_CERT_FILE is set: what the hub in the same container listens on.
+// defaultHealthURL is /health at HUB_LISTEN (port 7000 without it) — on loopback when it names
+// no host or an unspecified one, else at that host, which is then the only address the hub
+// listens on — over https when HUB_TLS_CERT_FILE is set: what the hub in the same container
+// listens on.
 func defaultHealthURL(getenv env) string {
-	port := "7000"
+	host, port := "127.0.0.1", "7000"
 	if v, ok := getenv("HUB_LISTEN"); ok {
-		if _, p, err := net.SplitHostPort(v); err == nil && p != "" && p != "0" {
+		if h, p, err := net.SplitHostPort(v); err == nil && p != "" && p != "0" {
 			port = p
+			if ip := net.ParseIP(h); h != "" && (ip == nil || !ip.IsUnspecified()) {
+				host = h
+			} else if ip != nil && ip.To4() == nil {
+				host = "::1"
+			}
 		}
 	}
 	scheme := "http"
 	if v, ok := getenv("HUB_TLS_CERT_FILE"); ok && v != "" {
 		scheme = "https"
 	}
-	return scheme + "://" + net.JoinHostPort("127.0.0.1", port) + "/health"
+	return scheme + "://" + net.JoinHostPort(host, port) + "/health"
 }

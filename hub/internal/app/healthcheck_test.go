@@ -62,6 +62,8 @@ func TestDefaultHealthURL(t *testing.T) {
 	}{
 		{nil, "http://127.0.0.1:7000/health"},
 		{map[string]string{"HUB_LISTEN": "0.0.0.0:8080"}, "http://127.0.0.1:8080/health"},
+		{map[string]string{"HUB_LISTEN": "[::]:8080"}, "http://[::1]:8080/health"},
+		{map[string]string{"HUB_LISTEN": "10.0.0.5:8080"}, "http://10.0.0.5:8080/health"},
 		{map[string]string{"HUB_LISTEN": "junk"}, "http://127.0.0.1:7000/health"},
 		{map[string]string{"HUB_LISTEN": ":0"}, "http://127.0.0.1:7000/health"},
 		{map[string]string{"HUB_LISTEN": ":7443", "HUB_TLS_CERT_FILE": "/tls/cert.pem"}, "https://127.0.0.1:7443/health"},

@@ -51,6 +51,16 @@ func waitPage(t *testing.T, ctx context.Context, what, js string, want func(stri
 	return ""
 }
 
+// clickLive clicks the first element matching css in a part of the page that live updates
+// redraw: finding the node and clicking it happen in one step in the page, tried until it is
+// there, so a redraw in between (which chromedp.Click's two steps can meet: "Could not find
+// node with given id") is harmless.
+func clickLive(t *testing.T, ctx context.Context, css string) {
+	t.Helper()
+	js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (!e) return "absent"; e.click(); return "clicked"; })()`, css)
+	waitPage(t, ctx, "click "+css, js, func(s string) bool { return s == "clicked" })
+}
+
 // webReporter returns a function that reports one instance with one check, "web", of the given
 // status (and the service's dependencies) to h, as the service's agent would.
 func webReporter(t *testing.T, h *hubProc) func(service, instance string, st status.Check, dependsOn ...string) {
@@ -136,8 +146,8 @@ func TestDashboardPage(t *testing.T) {
 	}
 	ackButton := `document.querySelector('tr[data-component="orders"] button.ack') ? "yes" : "no"`
 	waitPage(t, ctx, "an acknowledge control on the firing alert", ackButton, func(s string) bool { return s == "yes" })
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`tr[data-component="orders"] button.ack`)),
-		chromedp.SendKeys(chromedp.ID("ack-comment"), "restarting the pod"), chromedp.SendKeys(chromedp.ID("ack-hours"), "2"),
+	clickLive(t, ctx, `tr[data-component="orders"] button.ack`)
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.ID("ack-comment"), "restarting the pod"), chromedp.SendKeys(chromedp.ID("ack-hours"), "2"),
 		chromedp.Click(chromedp.CSS(`#ack-form button[type=submit]`))); err != nil {
 		t.Fatal(err)
 	}
@@ -183,16 +193,14 @@ func TestDashboardPage(t *testing.T) {
 		t.Fatalf("silenced group count: %q", v)
 	}
 	shot("alerts-groups")
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#silence-rows button.expire`))); err != nil {
-		t.Fatal(err)
-	}
+	clickLive(t, ctx, `#silence-rows button.expire`)
 	waitPage(t, ctx, "billing's alert firing again once its silence expired", group("billing"), func(s string) bool { return strings.HasPrefix(s, "firing | ") })
 
 	// The service's own view: its instance's checks with output and latency, and its history.
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`nav button[data-view=services]`)),
-		chromedp.Click(chromedp.CSS(`tr[data-service="default/orders"] a`))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`nav button[data-view=services]`))); err != nil {
 		t.Fatal(err)
 	}
+	clickLive(t, ctx, `tr[data-service="default/orders"] a`)
 	waitPage(t, ctx, "the instance's checks", `(() => { const i = document.querySelector('#service-instances [data-instance="orders-1"]'); return i ? i.textContent : ""; })()`,
 		func(s string) bool {
 			return strings.Contains(s, "web") && strings.Contains(s, "HTTP critical") && strings.Contains(s, " ms")
@@ -361,8 +369,8 @@ func TestDashboardOnDemo(t *testing.T) {
 	}
 	waitPage(t, ctx, "auth-service's alert with an acknowledge control", `document.querySelector('tr[data-component="auth-service"] button.ack') ? "yes" : "no"`,
 		func(s string) bool { return s == "yes" })
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`tr[data-component="auth-service"] button.ack`)),
-		chromedp.SendKeys(chromedp.ID("ack-comment"), "rolling back the deploy"),
+	clickLive(t, ctx, `tr[data-component="auth-service"] button.ack`)
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.ID("ack-comment"), "rolling back the deploy"),
 		chromedp.Click(chromedp.CSS(`#ack-form button[type=submit]`))); err != nil {
 		t.Fatal(err)
 	}
