@@ -284,7 +284,7 @@ func cliTransport(caFile string) (*http.Transport, error) {
 	}
 	transport.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	if caFile != "" {
-		pool, err := caPool(caFile)
+		pool, err := caPool(caFile, "--ca-file")
 		if err != nil {
 			return nil, err
 		}
@@ -293,18 +293,18 @@ func cliTransport(caFile string) (*http.Transport, error) {
 	return transport, nil
 }
 
-// caPool is the system's roots plus the PEM certificates in path.
-func caPool(path string) (*x509.CertPool, error) {
+// caPool is the system's roots plus the PEM certificates in path; errors name the setting.
+func caPool(path, setting string) (*x509.CertPool, error) {
 	pem, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("--ca-file: %w", err)
+		return nil, fmt.Errorf("%s: %w", setting, err)
 	}
 	pool, err := x509.SystemCertPool()
 	if err != nil || pool == nil {
 		pool = x509.NewCertPool()
 	}
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("--ca-file %s: no PEM certificate in it", path)
+		return nil, fmt.Errorf("%s: %s: no PEM certificate in it", setting, path)
 	}
 	return pool, nil
 }

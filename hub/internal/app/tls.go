@@ -143,16 +143,9 @@ func forwardTLS(caFile string) (*tls.Config, error) {
 	if caFile == "" {
 		return nil, nil
 	}
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	data, err := os.ReadFile(caFile)
+	pool, err := caPool(caFile, "tls.ca_file (--tls-ca-file)")
 	if err != nil {
-		return nil, fmt.Errorf("tls.ca_file (--tls-ca-file): %w", err)
-	}
-	if !pool.AppendCertsFromPEM(data) {
-		return nil, fmt.Errorf("tls.ca_file (--tls-ca-file): %s: no PEM certificate in it", caFile)
+		return nil, err
 	}
 	return &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}, nil
 }
