@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/csv"
 	"io"
@@ -454,11 +453,26 @@ func TestWindowsCSV(t *testing.T) {
 			Hub: &windowHub{RSS: 100 << 20, HeapInuse: 40 << 20, Goroutines: 77}, ProcRSS: 101 << 20},
 		{EndSeconds: 20, Seconds: 10, Sent: 1000, OK: 1000}, // the scrape failed, no --hub-pid
 	}
-	var b bytes.Buffer
-	if err := writeWindowsCSV(&b, ws); err != nil {
+	// Through the writer a run uses.
+	path := filepath.Join(t.TempDir(), agentsCSVFile)
+	c, err := newWindowCSV(path)
+	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := csv.NewReader(&b).ReadAll()
+	for i := range ws {
+		if err := c.write(ws[i].csvRow()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fh, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	rows, err := csv.NewReader(fh).ReadAll()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
-	"io"
 	"maps"
 	"math"
 	"net/http"
@@ -234,21 +233,6 @@ func (c *windowCSV) Close() error {
 		return fmt.Errorf("close window CSV: %w", err)
 	}
 	return nil
-}
-
-// writeWindowsCSV writes windows as agents.csv does to w (for tests and rewrites).
-func writeWindowsCSV(w io.Writer, windows []agentsWindow) error {
-	cw := csv.NewWriter(w)
-	if err := cw.Write(windowCSVHeader); err != nil {
-		return err
-	}
-	for i := range windows {
-		if err := cw.Write(windows[i].csvRow()); err != nil {
-			return err
-		}
-	}
-	cw.Flush()
-	return cw.Error()
 }
 
 // slope fits y = a + b·x by least squares and returns b and the mean of y; ok is false with

@@ -46,7 +46,7 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) error {
 		// The status line may be gone already: the client sees a short body against the
 		// Content-Length, which `hub backup` (and curl) report as an error.
 		s.log.Error("store backup failed", "err", err, "bytes", n)
-		if n == 0 && h.Get("Content-Length") == "" {
+		if h.Get("Content-Length") == "" { // nothing written yet: an error answer can still go
 			return err
 		}
 		return nil
